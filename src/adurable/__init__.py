@@ -1,0 +1,1 @@
+"""adurable: async durable functions for AWS Lambda."""
