@@ -236,8 +236,11 @@ class BotoClientError(InvocationError):
 
     @property
     def is_stale_token(self) -> bool:
-        return self.code == "InvalidParameterValueException" and self.message.startswith(
-            "Invalid checkpoint token"
+        # botocore's str() prefixes "An error occurred (...) when calling ...: ", so look for
+        # the service's message anywhere in ours.
+        return (
+            self.code == "InvalidParameterValueException"
+            and "Invalid checkpoint token" in self.message
         )
 
 

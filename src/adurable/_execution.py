@@ -1,0 +1,302 @@
+"""The entry point: ``@durable_execution`` turns ``async def handler(event, context)`` into a
+Lambda handler that speaks the durable invocation protocol (PROTOCOL §2, §2.5.3, §9.2).
+
+One invocation, top to bottom: parse the envelope → load every operation (paging) → open a task
+group holding the checkpoint batcher → run the user function inside a cancel scope → turn the
+outcome into SUCCEEDED / FAILED / PENDING, or raise (so Lambda retries the invocation).
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import json
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Generic, TypeVar, overload
+
+import anyio
+import anyio.from_thread
+import pydantic
+
+from adurable._batcher import CheckpointBatcher
+from adurable._context import DurableContext
+from adurable._errors import (
+    BotoClientError,
+    CheckpointFailed,
+    DurableExecutionsError,
+    ExecutionError,
+    InvocationError,
+    SuspendExecution,
+)
+from adurable._failures import error_object_from_exception
+from adurable._journal import Journal
+from adurable._scope import Invocation, Scope
+from adurable._service import ClientService, DurableService, shared_lambda_service
+from adurable._wire import InvocationInput, OperationAction, OperationType, OperationUpdate
+
+T = TypeVar("T")
+Handler = Callable[[Any, DurableContext], Awaitable[T]]
+
+LAMBDA_RESPONSE_SIZE_LIMIT = 6 * 1024 * 1024 - 50
+MALFORMED_EVENT = (
+    "Unexpected payload provided to start the durable execution. "
+    "Check your resource configurations to confirm the durability is set."
+)
+
+
+class DurableHandler(Generic[T]):
+    """A durable handler. Call it like Lambda does (sync), or ``await handler.run(...)``."""
+
+    def __init__(
+        self,
+        func: Handler[T],
+        *,
+        client: Any = None,
+        backend: str = "asyncio",
+    ) -> None:
+        self.func = func
+        self.client = client
+        self.backend = backend
+        self.__name__ = getattr(func, "__name__", "handler")
+        self.__doc__ = getattr(func, "__doc__", None)
+        self.__wrapped__ = func
+
+    def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
+        """Lambda's entry: runs the invocation on a long-lived event loop (warm starts reuse
+        it and its HTTP connection pool)."""
+        return _portal(self.backend).call(self.run, event, lambda_context)
+
+    async def run(
+        self, event: Any, lambda_context: Any = None, *, client: Any = None
+    ) -> dict[str, Any]:
+        """Run one invocation from inside an event loop and return the Lambda response dict.
+
+        ``client`` overrides the service client for this call: any object with awaitable
+        ``checkpoint_durable_execution`` and ``get_durable_execution_state`` in botocore's shapes
+        (an aiobotocore ``lambda`` client, ``adurable.testing.FakeService``, ...).
+        """
+        invocation_input = _parse_event(event)
+        chosen = client if client is not None else self.client
+        service: DurableService = (
+            ClientService(chosen) if chosen is not None else await shared_lambda_service()
+        )
+        return await _invoke(self.func, invocation_input, service, lambda_context)
+
+
+@overload
+def durable_execution(func: Handler[T], /) -> DurableHandler[T]: ...
+
+
+@overload
+def durable_execution(
+    *, client: Any = None, boto3_client: Any = None, backend: str = "asyncio"
+) -> Callable[[Handler[T]], DurableHandler[T]]: ...
+
+
+def durable_execution(
+    func: Handler[T] | None = None,
+    /,
+    *,
+    client: Any = None,
+    boto3_client: Any = None,
+    backend: str = "asyncio",
+) -> DurableHandler[T] | Callable[[Handler[T]], DurableHandler[T]]:
+    """Decorate ``async def handler(event, context: DurableContext)`` as a durable Lambda handler.
+
+    ``client``: an aiobotocore ``lambda`` client to use instead of the shared default one
+    (``boto3_client`` is accepted as an alias for porting). ``backend``: "asyncio" (default)
+    or "trio" — the event loop the handler runs on when Lambda calls it.
+    """
+    if backend not in ("asyncio", "trio"):
+        raise DurableExecutionsError(f"backend must be 'asyncio' or 'trio', not {backend!r}")
+
+    def decorate(f: Handler[T]) -> DurableHandler[T]:
+        return DurableHandler(f, client=client or boto3_client, backend=backend)
+
+    return decorate(func) if func is not None else decorate
+
+
+# -- one invocation ---------------------------------------------------------------------------
+
+
+def _parse_event(event: Any) -> InvocationInput:
+    try:
+        return InvocationInput.parse_event(event)
+    except (pydantic.ValidationError, TypeError, AttributeError) as exc:
+        raise ExecutionError(MALFORMED_EVENT) from exc
+
+
+async def _invoke(
+    func: Handler[Any], inp: InvocationInput, service: DurableService, lambda_context: Any
+) -> dict[str, Any]:
+    arn, token = inp.durable_execution_arn, inp.checkpoint_token
+    journal = Journal(inp.initial_execution_state.operations)
+    try:
+        marker = inp.initial_execution_state.next_marker
+        while marker:
+            page = await service.get_state(arn, token, marker)
+            journal.apply(page.operations)
+            marker = page.next_marker
+    except BotoClientError as exc:
+        if exc.is_retryable():
+            raise
+        return _failed(exc)
+    user_input = _user_input(journal, arn)
+    replaying = any(op.type is not OperationType.EXECUTION for op in journal.values())
+    async with anyio.create_task_group() as tg:
+        batcher = CheckpointBatcher(service, arn, token, journal)
+        tg.start_soon(batcher.run)
+        invocation = Invocation(
+            arn, journal, batcher, lambda_context, frozenset(inp.updated_operation_ids)
+        )
+        root = Scope(invocation, prefix=None, parent_id=None, replaying=replaying)
+        value, error = await _run_user(func, user_input, DurableContext(root), invocation)
+        output = await _answer(invocation, value, error)
+        batcher.close()
+    return output
+
+
+def _user_input(journal: Journal, arn: str) -> Any:
+    execution = journal.get(arn.rsplit("/", 1)[-1])
+    if execution is None:
+        return {}
+    if execution.type is not OperationType.EXECUTION:
+        raise DurableExecutionsError(
+            f"operation {execution.id} named by the execution ARN is a {execution.type.value}, "
+            "not the EXECUTION operation"
+        )
+    payload = execution.execution_details.input_payload if execution.execution_details else None
+    if not payload or not payload.strip():
+        return {}
+    return json.loads(payload)
+
+
+_NOTHING: Any = object()
+
+
+async def _run_user(
+    func: Handler[Any], user_input: Any, context: DurableContext, invocation: Invocation
+) -> tuple[Any, BaseException | None]:
+    try:
+        with invocation.user_scope:
+            return await func(user_input, context), None
+    except BaseException as exc:
+        if not invocation.suspended and _only_cancellation(exc):
+            raise  # cancelled from outside: not ours to swallow
+        return _NOTHING, exc
+    return _NOTHING, None  # the user scope was cancelled: suspension
+
+
+async def _answer(
+    invocation: Invocation, value: Any, error: BaseException | None
+) -> dict[str, Any]:
+    """PROTOCOL §2.5.3, in its order of precedence."""
+    batcher = invocation.batcher
+    if batcher.failure is not None:
+        return _checkpoint_failure(batcher.failure)
+    if batcher.revoked:
+        return {"Status": "PENDING"}
+    if invocation.fatal is not None:
+        return await _fail(invocation, invocation.fatal)
+    leaves = list(_leaves(error)) if error is not None else []
+    for leaf in leaves:
+        if isinstance(leaf, CheckpointFailed):
+            return _checkpoint_failure(leaf.source)
+    for leaf in leaves:
+        if isinstance(leaf, ExecutionError):
+            return await _fail(invocation, leaf)
+    for leaf in leaves:
+        if isinstance(leaf, InvocationError) and leaf.is_retryable():
+            raise leaf
+    if invocation.suspended or any(isinstance(leaf, SuspendExecution) for leaf in leaves):
+        return {"Status": "PENDING"}
+    for leaf in leaves:
+        if isinstance(leaf, Exception):
+            return await _fail(invocation, leaf)
+    if error is not None:
+        raise error  # only control-flow exceptions we do not own (KeyboardInterrupt, ...)
+    return await _succeed(invocation, value)
+
+
+async def _succeed(invocation: Invocation, value: Any) -> dict[str, Any]:
+    try:
+        result = json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        return await _fail(invocation, exc)
+    if len(result) <= LAMBDA_RESPONSE_SIZE_LIMIT:
+        return {"Status": "SUCCEEDED", "Result": result}
+    pending = await _checkpoint_execution(invocation, OperationAction.SUCCEED, payload=result)
+    return pending or {"Status": "SUCCEEDED", "Result": ""}
+
+
+async def _fail(invocation: Invocation, exc: BaseException) -> dict[str, Any]:
+    output = _failed(exc)
+    if len(json.dumps(output)) <= LAMBDA_RESPONSE_SIZE_LIMIT:
+        return output
+    error = error_object_from_exception(exc)
+    pending = await _checkpoint_execution(invocation, OperationAction.FAIL, error=error)
+    return pending or {"Status": "FAILED"}
+
+
+async def _checkpoint_execution(
+    invocation: Invocation, action: OperationAction, **fields: Any
+) -> dict[str, Any] | None:
+    """Checkpoint an over-sized result (§2.5.2); returns an answer if that went wrong."""
+    ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    update = OperationUpdate(
+        id=f"execution-result-{ms}", type=OperationType.EXECUTION, action=action, **fields
+    )
+    try:
+        await invocation.batcher.checkpoint(update, sync=True)
+    except CheckpointFailed as exc:
+        return _checkpoint_failure(exc.source)
+    except SuspendExecution:
+        return {"Status": "PENDING"}
+    return None
+
+
+def _checkpoint_failure(source: BaseException) -> dict[str, Any]:
+    if isinstance(source, BotoClientError):
+        if source.is_stale_token:
+            # Another invocation holds a newer token; this one stops. Everything it made
+            # durable stays durable, and the next invocation replays from there.
+            return {"Status": "PENDING"}
+        if source.is_retryable():
+            raise source
+        return _failed(source)
+    raise source
+
+
+def _failed(exc: BaseException) -> dict[str, Any]:
+    return {"Status": "FAILED", "Error": error_object_from_exception(exc).to_wire()}
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
+def _only_cancellation(exc: BaseException) -> bool:
+    cancelled = anyio.get_cancelled_exc_class()
+    return all(isinstance(leaf, cancelled) for leaf in _leaves(exc))
+
+
+# -- the long-lived event loop for Lambda's synchronous calls ----------------------------------
+
+_portals: dict[str, anyio.from_thread.BlockingPortal] = {}
+_portals_lock = threading.Lock()
+
+
+def _portal(backend: str) -> anyio.from_thread.BlockingPortal:
+    with _portals_lock:
+        portal = _portals.get(backend)
+        if portal is None:
+            manager = anyio.from_thread.start_blocking_portal(backend)
+            portal = manager.__enter__()
+            atexit.register(manager.__exit__, None, None, None)
+            _portals[backend] = portal
+        return portal

@@ -1,0 +1,177 @@
+"""What an operation needs to do its work: the invocation, and the scope (context) it runs in.
+
+``Invocation`` holds the per-invocation machinery (journal, batcher, cancel scope of the user
+code). ``Scope`` is one durable context: it allocates operation ids in call order, tracks the
+context's replay status (§6.4), and knows how to suspend. Operations in ``_ops`` receive a
+Scope and never see the public façade.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import anyio
+
+from adurable._batcher import CheckpointBatcher
+from adurable._errors import (
+    NonDeterministicExecutionError,
+    SuspendExecution,
+    TimedSuspendExecution,
+)
+from adurable._ids import operation_id
+from adurable._journal import Identity, Journal
+from adurable._logger import DEFAULT_LOGGER, DurableLogger
+from adurable._wire import Operation, OperationType, OperationUpdate
+
+#: Raises the suspension for a scope: root scopes end the invocation, branch scopes
+#: (map/parallel) report to their coordinator.
+Suspender = Callable[[str, float | None], Any]
+
+
+@dataclass(eq=False)
+class Invocation:
+    """One Lambda invocation of the handler."""
+
+    execution_arn: str
+    journal: Journal
+    batcher: CheckpointBatcher
+    lambda_context: Any = None
+    updated_operation_ids: frozenset[str] = frozenset()
+    user_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    suspended: bool = False
+    #: An error that fails the execution whatever the user code does with it.
+    fatal: BaseException | None = None
+    base_logger: Any = DEFAULT_LOGGER
+
+    async def suspend(self, message: str, resume_at: float | None = None) -> NoReturn:
+        """End the invocation PENDING: flush pending checkpoints, then cancel the user code.
+
+        Everything queued (async STARTs included) is made durable first; after that nothing
+        more is checkpointed and every task of the handler is cancelled, so no work outlives
+        the invocation. Raises the suspension so the caller's frame unwinds at once.
+        """
+        if not self.suspended:
+            self.suspended = True
+            try:
+                await self.batcher.flush()
+            finally:
+                self.batcher.close()
+                self.user_scope.cancel()
+        if resume_at is None:
+            raise SuspendExecution(message)
+        raise TimedSuspendExecution(message, resume_at)
+
+
+class Scope:
+    """One durable context: id allocation, parent id, replay status, logging, suspension."""
+
+    def __init__(
+        self,
+        invocation: Invocation,
+        *,
+        prefix: str | None,
+        parent_id: str | None,
+        replaying: bool,
+        suspender: Suspender | None = None,
+    ) -> None:
+        self.invocation = invocation
+        self.journal = invocation.journal
+        self.prefix = prefix
+        self.parent_id = parent_id
+        self.replaying = replaying
+        self._suspender = suspender or invocation.suspend
+        self._counter = 0
+        self._logger: Any = invocation.base_logger
+        self.logger = self._make_logger()
+
+    # -- ids ----------------------------------------------------------------------------------
+
+    def next_id(self) -> str:
+        """Allocate the next position in this context (at call time, in call order)."""
+        self._counter += 1
+        return operation_id(self.prefix, self._counter)
+
+    def peek_next_id(self) -> str:
+        return operation_id(self.prefix, self._counter + 1)
+
+    def child(self, op_id: str, *, virtual: bool = False) -> Scope:
+        """The scope of a child context owned by operation ``op_id`` (§5.3)."""
+        return Scope(
+            self.invocation,
+            prefix=op_id,
+            parent_id=self.parent_id if virtual else op_id,
+            replaying=self.replaying,
+            suspender=self._suspender,
+        )
+
+    # -- journal and checkpoints --------------------------------------------------------------
+
+    @property
+    def execution_arn(self) -> str:
+        return self.invocation.execution_arn
+
+    def identity(self, type: OperationType, sub_type: str | None, name: str | None) -> Identity:
+        return Identity(type, str(sub_type) if sub_type else None, name or None, self.parent_id)
+
+    def lookup(self, op_id: str, wanted: Identity) -> Operation | None:
+        try:
+            return self.journal.check(op_id, wanted)
+        except NonDeterministicExecutionError as exc:
+            # Fail closed: even if user code catches it, the invocation answers FAILED.
+            self.invocation.fatal = exc
+            raise
+
+    def update(self, op_id: str, wanted: Identity, **fields: Any) -> OperationUpdate:
+        return OperationUpdate(
+            id=op_id,
+            parent_id=wanted.parent_id,
+            name=wanted.name,
+            type=wanted.type,
+            sub_type=wanted.sub_type,
+            **fields,
+        )
+
+    async def checkpoint(self, update: OperationUpdate, *, sync: bool) -> None:
+        await self.invocation.batcher.checkpoint(update, sync=sync)
+
+    async def suspend(self, message: str, resume_at: float | None = None) -> NoReturn:
+        await self._suspender(message, resume_at)
+        raise SuspendExecution(message)  # a suspender must raise; this is a safety net
+
+    async def suspend_for(self, message: str, seconds: float) -> NoReturn:
+        await self.suspend(message, time.time() + max(seconds, 0))
+
+    # -- replay status (§6.4) -----------------------------------------------------------------
+
+    def before_operation(self, stored: Operation | None) -> bool:
+        """Update replay status before an operation; returns whether to flip to NEW after it."""
+        if not self.replaying:
+            return False
+        if stored is None:
+            self.replaying = False
+            return False
+        if not stored.status.is_terminal:
+            if stored.type is OperationType.STEP:
+                self.replaying = False
+                return False
+            return True
+        return False
+
+    def after_operation(self, flip: bool) -> None:
+        if flip or (self.replaying and self.peek_next_id() not in self.journal):
+            self.replaying = False
+
+    # -- logging ------------------------------------------------------------------------------
+
+    def _make_logger(self) -> DurableLogger:
+        extra = {"executionArn": self.execution_arn}
+        if self.parent_id:
+            extra["parentId"] = self.parent_id
+        return DurableLogger(self._logger, extra, lambda: self.replaying)
+
+    def set_logger(self, logger: Any) -> None:
+        self._logger = logger
+        self.logger = self._make_logger()
