@@ -10,6 +10,8 @@ one invocation's machinery (_journal, _service, _batcher, _scope) → one module
 (_ops) → façade and entry point (_context, _execution) → adurable.testing.
 """
 
+import contextlib as _contextlib
+
 from adurable._config import ChildConfig, StepConfig, StepSemantics
 from adurable._context import (
     DurableContext,
@@ -113,11 +115,10 @@ __all__ = (
     "durable_with_child_context",
 )
 
+# Tracebacks and docs say ``adurable.StepError``, not ``adurable._errors.StepError``.
 for _name in __all__:
     _obj = globals()[_name]
     if isinstance(_obj, type) or callable(_obj):
-        try:
+        with _contextlib.suppress(AttributeError, TypeError):
             _obj.__module__ = "adurable"
-        except (AttributeError, TypeError):
-            pass
 del _name, _obj

@@ -6,7 +6,7 @@
         ├── ValidationError                 bad arguments, raised before anything is checkpointed
         ├── InvalidStateError               an internal invariant broke (our bug, please report)
         ├── SerDesError                     a value could not be (de)serialized; permanent
-        ├── DurableOperationError           a durable operation failed (message, error_type, data, stack_trace)
+        ├── DurableOperationError           a durable operation failed (message, error_type, ...)
         │   ├── StepError
         │   ├── InvokeError
         │   ├── ChildContextError

@@ -139,9 +139,7 @@ async def _invoke(
             journal.apply(page.operations)
             marker = page.next_marker
     except BotoClientError as exc:
-        if exc.is_retryable():
-            raise
-        return _failed(exc)
+        return _checkpoint_failure(exc)
     user_input = _user_input(journal, arn)
     replaying = any(op.type is not OperationType.EXECUTION for op in journal.values())
     async with anyio.create_task_group() as tg:
@@ -152,8 +150,15 @@ async def _invoke(
         )
         root = Scope(invocation, prefix=None, parent_id=None, replaying=replaying)
         value, error = await _run_user(func, user_input, DurableContext(root), invocation)
-        output = await _answer(invocation, value, error)
+        try:
+            output = await _answer(invocation, value, error)
+        except Exception as exc:  # raised to Lambda below, outside the task group
+            raise_after: Exception | None = exc
+        else:
+            raise_after = None
         batcher.close()
+    if raise_after is not None:
+        raise raise_after
     return output
 
 

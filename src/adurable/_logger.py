@@ -49,10 +49,10 @@ class DurableLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             super().log(level, msg, *args, **kwargs)
             return
         # A user-supplied object with debug/info/warning/error/exception methods.
-        msg, kwargs = self.process(msg, kwargs)
+        msg, processed = self.process(msg, kwargs)
         method = getattr(self.logger, logging.getLevelName(level).lower(), None)
         if method is not None:
-            method(msg, *args, **kwargs)
+            method(msg, *args, **processed)
 
     def with_extra(self, **extra: object) -> DurableLogger:
         merged = dict(self.extra or {})

@@ -1,7 +1,7 @@
 """Wire models of the durable-execution service and the Lambda invocation envelope.
 
 Frozen pydantic data with the service's PascalCase names as aliases; no behaviour beyond
-parsing and dumping (PROTOCOL §2–§4). Two timestamp encodings exist on the wire:
+parsing and dumping (PROTOCOL §2-§4). Two timestamp encodings exist on the wire:
 
 * the invocation event carries integer epoch **milliseconds** (§2.1 rule 4): parse with
   ``parse_event`` / ``context={"epoch": "ms"}``;
