@@ -32,7 +32,12 @@ from adurable._errors import (
 from adurable._failures import error_object_from_exception
 from adurable._journal import Journal
 from adurable._scope import Invocation, Scope
-from adurable._service import ClientService, DurableService, shared_lambda_service
+from adurable._service import (
+    ClientService,
+    DurableService,
+    close_shared_lambda_service,
+    shared_lambda_service,
+)
 from adurable._wire import InvocationInput, OperationAction, OperationType, OperationUpdate
 
 T = TypeVar("T")
@@ -302,6 +307,14 @@ def _portal(backend: str) -> anyio.from_thread.BlockingPortal:
         if portal is None:
             manager = anyio.from_thread.start_blocking_portal(backend)
             portal = manager.__enter__()
-            atexit.register(manager.__exit__, None, None, None)
+            atexit.register(_shutdown, portal, manager)
             _portals[backend] = portal
         return portal
+
+
+def _shutdown(portal: anyio.from_thread.BlockingPortal, manager: Any) -> None:
+    """At exit: close the shared client on its own loop, then stop the loop."""
+    try:
+        portal.call(close_shared_lambda_service)
+    finally:
+        manager.__exit__(None, None, None)

@@ -321,3 +321,82 @@ async def test_at_least_once_step_reruns_after_a_crash() -> None:
     driver.service.fail_invocation(driver.arn, TimeoutError("Task timed out"))
     assert await driver.invoke() == {"Status": "SUCCEEDED", "Result": '"sent"'}
     assert runs == [1, 1]  # same attempt number: the interrupted attempt runs again
+
+
+class Reject(Exception):
+    pass
+
+
+class BrokenSerDes:
+    """A custom serdes whose failures are permanent or transient on demand."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def serialize(self, value: Any, context: Any) -> str:
+        raise self.error
+
+    def deserialize(self, data: str, context: Any) -> Any:
+        raise self.error
+
+
+async def test_permanent_serdes_failure_fails_the_step_without_retrying() -> None:
+    from adurable import SerDesError
+
+    runs: list[int] = []
+
+    @durable_execution
+    async def handler(event: Any, context: DurableContext) -> str:
+        def work(step: StepContext) -> int:
+            runs.append(step.attempt)
+            return 1
+
+        try:
+            await context.step(work, name="w", config=StepConfig(serdes=BrokenSerDes(Reject("no"))))  # type: ignore[arg-type]
+        except SerDesError as exc:
+            return str(exc)
+        return "unreachable"
+
+    runner = LocalRunner(handler)
+    result = await runner.run()
+    assert result.status == "SUCCEEDED"
+    assert result.result.startswith("Serialization failed for id: ")
+    assert runs == [1]
+    fail = updates_of(runner.service)[0][-1]
+    assert fail["Action"] == "FAIL"
+    assert fail["Error"]["ErrorType"] == "aws_durable_execution_sdk_python.exceptions.SerDesError"
+
+
+async def test_transient_serdes_failure_retries_the_invocation_and_checkpoints_nothing() -> None:
+    from adurable import RetryableSerDesError
+
+    @durable_execution
+    async def handler(event: Any, context: DurableContext) -> int:
+        serdes = BrokenSerDes(RetryableSerDesError("store unavailable"))
+        return await context.step(lambda _: 1, name="w", config=StepConfig(serdes=serdes))  # type: ignore[arg-type]
+
+    driver = Driver(handler)
+    driver.start()
+    with pytest.raises(RetryableSerDesError):
+        await driver.invoke()
+    assert [short(u) for call in updates_of(driver.service) for u in call] == []
+
+
+async def test_custom_serdes_is_used_for_payloads() -> None:
+    import json
+
+    class Upper:
+        def serialize(self, value: Any, context: Any) -> str:
+            return json.dumps(value.upper())
+
+        def deserialize(self, data: str, context: Any) -> Any:
+            return json.loads(data).lower()
+
+    @durable_execution
+    async def handler(event: Any, context: DurableContext) -> str:
+        config = StepConfig(serdes=Upper())  # type: ignore[arg-type]
+        return await context.step(lambda _: "quiet", name="u", config=config)
+
+    runner = LocalRunner(handler)
+    assert (await runner.run()).result == "quiet"
+    assert updates_of(runner.service)[0][-1]["Payload"] == '"QUIET"'
