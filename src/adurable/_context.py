@@ -8,15 +8,31 @@ coroutine of one ``_ops`` function. Always ``await`` what these methods return.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Coroutine
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar, overload
 
-from adurable._config import ChildConfig, StepConfig
+from adurable._batch import BatchResult
+from adurable._config import (
+    CallbackConfig,
+    ChildConfig,
+    InvokeConfig,
+    MapConfig,
+    ParallelConfig,
+    StepConfig,
+    WaitForCallbackConfig,
+    WaitForConditionConfig,
+)
 from adurable._duration import Duration
 from adurable._errors import ValidationError
 from adurable._logger import DurableLogger
+from adurable._ops.callback import Callback, create_callback_operation, wait_for_callback_operation
 from adurable._ops.child import run_child
+from adurable._ops.concurrent import map_operation, parallel_operation
+from adurable._ops.condition import wait_for_condition_operation
+from adurable._ops.invoke import invoke_operation
 from adurable._ops.step import StepContext, is_async_callable, run_step
 from adurable._ops.wait import run_wait
 from adurable._scope import Scope
@@ -133,6 +149,87 @@ class DurableContext:
             raise ValidationError(f"run_in_child_context expects a callable, got {func!r}")
         name = name or getattr(func, "_original_name", None)
         return run_child(self._scope, self._scope.next_id(), func, name, config, DurableContext)
+
+    def create_callback(
+        self, name: str | None = None, config: CallbackConfig | None = None
+    ) -> Coroutine[Any, Any, Callback[Any]]:
+        """Create a callback an external system completes with its ``callback_id``.
+
+        Returns a ``Callback``; ``await callback.result()`` suspends until the callback is
+        completed, then returns its result or raises ``CallbackTimeoutError`` /
+        ``CallbackExternalError``. Creating never raises for a failed callback.
+        """
+        return create_callback_operation(self._scope, name, config)
+
+    def wait_for_callback(
+        self,
+        submitter: Callable[..., Any],
+        name: str | None = None,
+        config: WaitForCallbackConfig | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """Create a callback, hand its id to ``submitter(callback_id, ctx)`` (run as a step with
+        retries) and wait for the result. Raises ``CallbackTimeoutError``,
+        ``CallbackExternalError`` or ``CallbackSubmitterError``."""
+        name = name or getattr(submitter, "_original_name", None)
+        return wait_for_callback_operation(self._scope, submitter, name, config, DurableContext)
+
+    def invoke(
+        self,
+        function_name: str,
+        payload: Any,
+        name: str | None = None,
+        config: InvokeConfig | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """Invoke another Lambda function (qualified name or ARN) and wait for its result.
+
+        The invocation suspends until the target finishes; raises ``InvokeError`` if it
+        failed, timed out or was stopped.
+        """
+        return invoke_operation(self._scope, function_name, payload, name, config)
+
+    def wait_for_condition(
+        self,
+        check: Callable[..., Any],
+        config: WaitForConditionConfig,
+        name: str | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """Poll ``check(state, ctx)`` until ``config.wait_strategy`` stops; between polls the
+        invocation suspends. Returns the final state; raises ``WaitForConditionError``."""
+        return wait_for_condition_operation(self._scope, check, config, name)
+
+    def map(
+        self,
+        inputs: Iterable[Any],
+        func: Callable[..., Awaitable[Any]],
+        name: str | None = None,
+        config: MapConfig | None = None,
+    ) -> Coroutine[Any, Any, BatchResult[Any]]:
+        """Run ``func(ctx, item, index, items)`` for every item, concurrently (bounded by
+        ``config.max_concurrency``), each in its own child context. Returns a BatchResult in
+        index order; item failures do not raise (use ``throw_if_error()``)."""
+        name = name or getattr(func, "_original_name", None)
+        return map_operation(self._scope, inputs, func, name, config, DurableContext)
+
+    def parallel(
+        self,
+        functions: Iterable[Any],
+        name: str | None = None,
+        config: ParallelConfig | None = None,
+    ) -> Coroutine[Any, Any, BatchResult[Any]]:
+        """Run each branch ``func(ctx)`` (or ``ParallelBranch``) concurrently in its own child
+        context. Returns a BatchResult in branch order."""
+        return parallel_operation(self._scope, functions, name, config, DurableContext)
+
+    # -- replay-safe helpers (no checkpoint) ----------------------------------------------------
+
+    def random(self) -> random.Random:
+        """A ``random.Random`` seeded from the execution and the current operation position:
+        the same numbers on every replay, different ones in every execution."""
+        return random.Random(self._scope.deterministic_seed())
+
+    def uuid4(self) -> uuid.UUID:
+        """A version-4 UUID that is the same on every replay of this execution."""
+        return uuid.UUID(bytes=self._scope.deterministic_seed()[:16], version=4)
 
 
 # -- decorators ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ Scope and never see the public façade.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ class Scope:
         self.replaying = replaying
         self._suspender = suspender or invocation.suspend
         self._counter = 0
+        self._draws = 0
         self._logger: Any = invocation.base_logger
         self.logger = self._make_logger()
 
@@ -93,6 +95,12 @@ class Scope:
         """Allocate the next position in this context (at call time, in call order)."""
         self._counter += 1
         return operation_id(self.prefix, self._counter)
+
+    def deterministic_seed(self) -> bytes:
+        """32 bytes fixed by (execution, context, position, call number): replay-safe."""
+        self._draws += 1
+        raw = f"{self.execution_arn}|{self.prefix or ''}|{self._counter}|{self._draws}"
+        return hashlib.blake2b(raw.encode(), digest_size=32).digest()
 
     def peek_next_id(self) -> str:
         return operation_id(self.prefix, self._counter + 1)
