@@ -48,3 +48,68 @@ def test_main_command_prints_the_result() -> None:
     )
     assert "status: SUCCEEDED" in out.stdout
     assert '"charge": "ch-o-42"' in out.stdout
+
+
+@pytest.mark.anyio
+async def test_multi_step() -> None:
+    result = await LocalRunner(load("multi_step").handler).run(input={"user_id": "u-1"})
+    assert result.result == {"success": True, "data": {"user_id": "u-1", "score": 30}}
+    assert result.get_wait("cooldown").status.value == "SUCCEEDED"
+
+
+@pytest.mark.anyio
+async def test_agent_loop() -> None:
+    result = await LocalRunner(load("agent_loop").handler).run(input={"prompt": "weather?"})
+    assert result.result == "It is sunny in Lisbon."
+    assert [op.name for op in result.operations if op.name] == [
+        "invoke-model-1",
+        "tool-weather-1",
+        "invoke-model-2",
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("answer", "status"), [(b'"APPROVED"', "completed"), (b'"NO"', "rejected")]
+)
+async def test_human_approval(answer: bytes, status: str) -> None:
+    example = load("human_approval")
+    runner = LocalRunner(example.handler)
+    waiting = await runner.run(input={"service": "billing", "approver_email": "lead@example.com"})
+    assert waiting.status == "RUNNING"
+    approver, callback_id = example.outbox[-1]
+    assert approver == "lead@example.com"
+    runner.service.send_callback_success(callback_id, answer)
+    result = await runner.resume(waiting.arn)
+    assert result.status == "SUCCEEDED"
+    assert result.result["status"] == status
+    assert len(example.outbox) == 1  # the submitter ran once, not once per invocation
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("fail", "expected"),
+    [
+        ([], {"success": True, "booked": ["flight", "hotel", "car"]}),
+        (["car"], {"success": False, "undone": ["hotel", "flight"], "reason": "no car available"}),
+    ],
+)
+async def test_saga(fail: list[str], expected: dict[str, object]) -> None:
+    result = await LocalRunner(load("saga").handler).run(input={"fail": fail})
+    assert result.result == expected
+
+
+@pytest.mark.anyio
+async def test_map_fanout() -> None:
+    items = [{"id": i, "value": i, "broken": i == 3} for i in range(10)]
+    result = await LocalRunner(load("map_fanout").handler).run(input={"items": items})
+    assert result.status == "SUCCEEDED"
+    assert result.result["succeeded"] == 8
+    assert result.result["failed"] == 1
+    assert result.result["reason"] == "MIN_SUCCESSFUL_REACHED"
+
+
+@pytest.mark.anyio
+async def test_parallel_branches() -> None:
+    result = await LocalRunner(load("parallel_branches").handler).run(input={})
+    assert result.result == {"profile": {"name": "Jane"}, "orders": [101, 102]}
