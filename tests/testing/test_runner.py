@@ -322,7 +322,10 @@ async def test_callback_timeout_is_driven_by_the_clock() -> None:
         return op["Status"]
 
     runner = LocalRunner(handler(flow))
-    result = await runner.run()
+    waiting = await runner.run()  # waiting on the outside world: the test may complete it
+    assert waiting.status == "RUNNING"
+    assert runner.service.clock.now() == START
+    result = await runner.resume(waiting.arn, time_out_callbacks=True)
     assert (result.status, result.result) == ("SUCCEEDED", "TIMED_OUT")
     assert runner.service.clock.now() == START + 3600
 

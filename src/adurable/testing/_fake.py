@@ -39,6 +39,15 @@ list in creation order (initial load, §2.2; a marker-less call starts there) an
 larger than ``page_size``. Only the latest delta stays pageable; creation order is append-only,
 so ``ops`` offsets stay valid while operations are added.
 
+Chained invokes
+---------------
+With no function registered (``register_function``), a CHAINED_INVOKE START just stays
+STARTED until a test calls ``complete_chained_invoke``. Once functions are registered the fake
+resolves targets at START: unknown ones fail in the same response; a durable target gets a
+child execution (``FakeExecution.invoked_by``) whose end completes the caller's operation; every
+resolved START is queued for whoever runs the targets (``take_chained_invokes``, used by
+``LocalRunner``).
+
 Storage
 -------
 ``FakeExecution.operations`` maps operation id to an ``adurable._wire.Operation`` model
@@ -81,7 +90,7 @@ from adurable._wire import (
 )
 from adurable.testing._clock import VirtualClock
 
-__all__ = ("FakeExecution", "FakeService", "RecordedCall", "ServiceError")
+__all__ = ("ChainedInvokeRequest", "FakeExecution", "FakeService", "RecordedCall", "ServiceError")
 
 ExecutionStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"]
 
@@ -105,6 +114,12 @@ _CLIENT_TOKEN_RE = re.compile(r"[\x21-\x7E]{1,64}")
 _TENANT_RE = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]{1,256}")
 _FUNCTION_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _QUALIFIER_RE = re.compile(r"\$LATEST|\$LATEST\.PUBLISHED|[0-9]+")
+#: A chained-invoke target: name, partial ARN or full ARN, each with an optional qualifier.
+_TARGET_RE = re.compile(
+    r"(?:(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):)?(?P<account>\d{12}):function:)?"
+    r"(?P<name>[a-zA-Z0-9_-]{1,64})"
+    r"(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]{1,128}))?"
+)
 
 _VALID_ACTIONS: dict[OperationType, frozenset[OperationAction]] = {
     _T.STEP: frozenset({_A.START, _A.SUCCEED, _A.FAIL, _A.RETRY}),
@@ -173,6 +188,29 @@ class FakeExecution:
     consecutive_failures: int = 0
     #: ``aws_request_id`` of the current (or last) invocation.
     request_id: str | None = None
+    #: For an execution started by a chained invoke: (caller's ARN, CHAINED_INVOKE op id).
+    invoked_by: tuple[str, str] | None = None
+    #: The ``TenantId`` of the chained invoke that started this execution, if any.
+    tenant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ChainedInvokeRequest:
+    """A chained invoke the fake resolved to a registered function (see ``register_function``).
+
+    ``function_name``/``qualifier`` are the resolved bare name and qualifier (None when the
+    caller gave none). For a durable target the service has already started ``execution_arn``;
+    its outcome completes the caller's CHAINED_INVOKE. A plain target has no execution: whoever
+    runs it reports back with ``complete_chained_invoke``.
+    """
+
+    caller_arn: str
+    operation_id: str
+    function_name: str
+    qualifier: str | None
+    payload: str | None
+    tenant_id: str | None
+    execution_arn: str | None
 
 
 @dataclass(eq=False)
@@ -237,6 +275,7 @@ class _Batch:
         self.events: list[dict[str, Any]] = []
         self.timers: list[tuple[tuple[str, str], _Timer | None]] = []
         self.callbacks: dict[str, str] = {}
+        self.invokes: list[tuple[OperationUpdate, str, str | None]] = []
         self.completion: _Completion | None = None
 
     def current(self, op_id: str) -> Operation | None:
@@ -292,6 +331,9 @@ class FakeService:
         self._callbacks: dict[str, tuple[str, str]] = {}
         self._faults: list[_Fault] = []
         self._seq = 0
+        self._functions: dict[str, bool] = {}
+        self._invoke_requests: list[ChainedInvokeRequest] = []
+        self._invoke_links: dict[str, tuple[str, str]] = {}
 
     # ------------------------------------------------------------------ botocore-shaped API
 
@@ -396,6 +438,15 @@ class FakeService:
             )
         if execution_name is not None and not _ID_RE.fullmatch(execution_name):
             raise ValueError(f"execution_name must match [a-zA-Z0-9_-]{{1,64}}: {execution_name!r}")
+        return self._create_execution(input_payload, function_name, qualifier, execution_name)
+
+    def _create_execution(
+        self,
+        input_payload: str | None,
+        function_name: str,
+        qualifier: str,
+        execution_name: str | None,
+    ) -> str:
         with self._lock:
             if execution_name is not None:
                 existing = self._names.get((function_name, qualifier, execution_name))
@@ -529,13 +580,22 @@ class FakeService:
         with self._lock:
             return copy.deepcopy(self._book(arn).history)
 
-    def next_timer(self, arn: str) -> float | None:
-        """Epoch seconds of the earliest pending timer of ``arn`` (None when there is none)."""
+    def next_timer(self, arn: str, *, callbacks: bool = True) -> float | None:
+        """Epoch seconds of the earliest pending timer of ``arn`` (None when there is none).
+
+        ``callbacks=False`` ignores callback timeout and heartbeat timers: the execution is
+        then waiting on the outside world rather than on time.
+        """
         with self._lock:
             book = self._book(arn)
-            if not book.running or not book.timers:
+            dues = [
+                t.due
+                for t in book.timers.values()
+                if callbacks or not t.kind.startswith("callback")
+            ]
+            if not book.running or not dues:
                 return None
-            return min(t.due for t in book.timers.values())
+            return min(dues)
 
     def fire_due_timers(self) -> None:
         """Apply every timer due at ``clock.now()`` in every execution.
@@ -614,6 +674,27 @@ class FakeService:
 
     # ------------------------------------------------------------------ chained invokes
 
+    def register_function(self, function_name: str, *, durable: bool = True) -> None:
+        """Declare a function chained invokes may target (``LocalRunner.register`` calls this).
+
+        Until the first function is registered the fake does not resolve targets at all: every
+        chained invoke stays STARTED until ``complete_chained_invoke``. From then on a START
+        naming an unknown function (or another account/region, or a durable function without
+        a qualifier) comes back FAILED in the same checkpoint response (PROTOCOL §4.7). A
+        resolved START of a durable function starts a child execution whose outcome completes
+        the CHAINED_INVOKE; every resolved START is queued for ``take_chained_invokes``.
+        """
+        if not _FUNCTION_RE.fullmatch(function_name):
+            raise ValueError(f"function_name must match [a-zA-Z0-9_-]{{1,64}}: {function_name!r}")
+        with self._lock:
+            self._functions[function_name] = durable
+
+    def take_chained_invokes(self) -> list[ChainedInvokeRequest]:
+        """The chained invokes resolved since the last call, in checkpoint order."""
+        with self._lock:
+            requests, self._invoke_requests = self._invoke_requests, []
+            return requests
+
     def complete_chained_invoke(
         self,
         arn: str,
@@ -625,8 +706,8 @@ class FakeService:
     ) -> None:
         """Finish a STARTED chained invoke as its target would (test hook).
 
-        ``status`` defaults to SUCCEEDED without ``error`` and FAILED with it.
-        TODO: run real targets (another handler registered with the fake) instead.
+        ``status`` defaults to SUCCEEDED without ``error`` and FAILED with it. (Registered
+        durable targets complete their caller by themselves, see ``register_function``.)
         """
         final = status or ("FAILED" if error is not None else "SUCCEEDED")
         err = ErrorObject.model_validate(dict(error)) if error is not None else None
@@ -665,10 +746,39 @@ class FakeService:
         """Hook: resolve a chained-invoke target when its START is checkpointed.
 
         Return an ErrorObject to fail the operation immediately (visible in the same
-        checkpoint response, PROTOCOL §4.7), None to leave it STARTED.
-        TODO: validate the target (account, region, qualifier) and start a child execution.
+        checkpoint response, PROTOCOL §4.7), None to leave it STARTED. The default fails
+        targets ``register_function`` does not know (no check while nothing is registered).
         """
+        if not self._functions:
+            return None
+        target = self._parse_target(options.function_name)
+        if target is None or target[0] not in self._functions:
+            return ErrorObject(
+                error_type="ResourceNotFoundException",
+                error_message=f"Function not found: {options.function_name}",
+            )
+        name, qualifier = target
+        if qualifier is None and self._functions[name]:
+            return ErrorObject(
+                error_type="InvalidParameterValueException",
+                error_message=(
+                    f"Durable function {name} must be invoked with a qualified name or ARN "
+                    f"(version, alias or $LATEST): {options.function_name}"
+                ),
+            )
         return None
+
+    def _parse_target(self, function_name: str) -> tuple[str, str | None] | None:
+        """(bare name, qualifier or None) of a function name or ARN in this account/region."""
+        match = _TARGET_RE.fullmatch(function_name)
+        if match is None:
+            return None
+        region, account = match["region"], match["account"]
+        if (region is not None and region != self.region) or (
+            account is not None and account != self.account
+        ):
+            return None
+        return match["name"], match["qualifier"]
 
     # ------------------------------------------------------------------ internals: calls
 
@@ -851,9 +961,29 @@ class FakeService:
         for callback_id, op_id in batch.callbacks.items():
             self._callbacks[callback_id] = (book.view.arn, op_id)
         self._append_events(book, batch.events)
+        for update, function_name, qualifier in batch.invokes:
+            self._start_target(book, update, function_name, qualifier)
         if batch.completion is not None:
             self._complete(book, batch.completion, batch.now)
             batch.touched[book.execution_op_id] = None
+
+    def _start_target(
+        self, book: _Book, u: OperationUpdate, function_name: str, qualifier: str | None
+    ) -> None:
+        """Queue a resolved chained invoke; a durable target gets its child execution now."""
+        caller = (book.view.arn, u.id)
+        tenant_id = u.chained_invoke_options.tenant_id if u.chained_invoke_options else None
+        child_arn: str | None = None
+        if self._functions[function_name]:
+            child_arn = self._create_execution(
+                u.payload, function_name, qualifier or "$LATEST", None
+            )
+            child = self._books[child_arn].view
+            child.invoked_by, child.tenant_id = caller, tenant_id
+            self._invoke_links[child_arn] = caller
+        self._invoke_requests.append(
+            ChainedInvokeRequest(*caller, function_name, qualifier, u.payload, tenant_id, child_arn)
+        )
 
     # One function per operation type: compute the new Operation on the overlay, or reject.
 
@@ -1020,6 +1150,10 @@ class FakeService:
             )
             batch.put(failed)
             batch.event("ChainedInvokeFailed", failed, {"Error": _error_payload(error)})
+            return
+        target = self._parse_target(options.function_name)
+        if target is not None and target[0] in self._functions:
+            batch.invokes.append((u, *target))
 
     def _apply_context(
         self, batch: _Batch, u: OperationUpdate, cur: Operation | None, where: str
@@ -1080,6 +1214,24 @@ class FakeService:
         book.token = None
         book.timers.clear()
         book.retry_due = False
+        link = self._invoke_links.pop(view.arn, None)
+        if link is not None:
+            self._complete_caller(link, completion)
+
+    def _complete_caller(self, link: tuple[str, str], completion: _Completion) -> None:
+        """A chained-invoke target execution ended: its outcome completes the caller's op."""
+        book = self._books[link[0]]
+        op = book.view.operations.get(link[1])
+        if not book.running or op is None or op.status is not _S.STARTED:
+            return
+        if completion.status == "SUCCEEDED":
+            details = ChainedInvokeDetails(result=completion.result)
+            event = ("ChainedInvokeSucceeded", {"Result": _payload(completion.result)})
+        else:
+            details = ChainedInvokeDetails(error=completion.error)
+            event = ("ChainedInvokeFailed", {"Error": _error_payload(completion.error)})
+        status = _S.SUCCEEDED if completion.status == "SUCCEEDED" else _S.FAILED
+        self._service_change(book, op, status, {"chained_invoke_details": details}, *event)
 
     def _check_output(
         self, book: _Book, output: Mapping[str, Any]
