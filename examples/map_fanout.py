@@ -6,7 +6,16 @@ from typing import Any
 
 import anyio
 
-from adurable import CompletionConfig, DurableContext, MapConfig, durable_execution
+from adurable import (
+    CompletionConfig,
+    DurableContext,
+    MapConfig,
+    RetryPresets,
+    StepConfig,
+    durable_execution,
+)
+
+NO_RETRY = StepConfig(retry_strategy=RetryPresets.none())  # a broken item fails at once
 
 
 async def process_item(ctx: DurableContext, item: dict[str, Any], index: int, items: Any) -> Any:
@@ -15,7 +24,7 @@ async def process_item(ctx: DurableContext, item: dict[str, Any], index: int, it
             raise ValueError(f"item {index} is broken")
         return {"id": item["id"], "doubled": item["value"] * 2}
 
-    return await ctx.step(work, name=f"process-{index}")
+    return await ctx.step(work, name=f"process-{index}", config=NO_RETRY)
 
 
 @durable_execution

@@ -104,7 +104,8 @@ async def test_map_fanout() -> None:
     items = [{"id": i, "value": i, "broken": i == 3} for i in range(10)]
     result = await LocalRunner(load("map_fanout").handler).run(input={"items": items})
     assert result.status == "SUCCEEDED"
-    assert result.result["succeeded"] == 8
+    # Done once 8 succeeded; an item racing that decision may still add a success.
+    assert result.result["succeeded"] >= 8
     assert result.result["failed"] == 1
     assert result.result["reason"] == "MIN_SUCCESSFUL_REACHED"
 

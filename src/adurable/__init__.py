@@ -12,7 +12,26 @@ one invocation's machinery (_journal, _service, _batcher, _scope) → one module
 
 import contextlib as _contextlib
 
-from adurable._config import ChildConfig, StepConfig, StepSemantics
+from adurable._batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
+from adurable._config import (
+    CallbackConfig,
+    ChildConfig,
+    CompletionConfig,
+    CompletionDecision,
+    CompletionItemStatus,
+    CompletionOutcome,
+    CompletionStatus,
+    InvokeConfig,
+    MapConfig,
+    NestingType,
+    ParallelConfig,
+    StepConfig,
+    StepSemantics,
+    WaitForCallbackConfig,
+    WaitForConditionConfig,
+    WaitForConditionDecision,
+    WaitStrategyConfig,
+)
 from adurable._context import (
     DurableContext,
     ExecutionContext,
@@ -45,6 +64,10 @@ from adurable._errors import (
     WaitForConditionError,
 )
 from adurable._execution import DurableHandler, durable_execution
+from adurable._ops.callback import Callback, WaitForCallbackContext, durable_wait_for_callback
+from adurable._ops.concurrent import ParallelBranch, durable_parallel_branch
+from adurable._ops.condition import WaitForConditionCheckContext, create_wait_strategy
+from adurable._ops.retry_block import WithRetryConfig, with_retry
 from adurable._ops.step import StepContext
 from adurable._retry import (
     JitterStrategy,
@@ -68,6 +91,11 @@ from adurable._version import __version__
 __all__ = (
     "EXTENDED_TYPES_SERDES",
     "BatchCompletionError",
+    "BatchItem",
+    "BatchItemStatus",
+    "BatchResult",
+    "Callback",
+    "CallbackConfig",
     "CallbackError",
     "CallbackExternalError",
     "CallbackSubmitterError",
@@ -75,6 +103,12 @@ __all__ = (
     "CheckpointError",
     "ChildConfig",
     "ChildContextError",
+    "CompletionConfig",
+    "CompletionDecision",
+    "CompletionItemStatus",
+    "CompletionOutcome",
+    "CompletionReason",
+    "CompletionStatus",
     "Duration",
     "DurableContext",
     "DurableExecutionsError",
@@ -85,11 +119,16 @@ __all__ = (
     "ExtendedTypeSerDes",
     "GetExecutionStateError",
     "InvocationError",
+    "InvokeConfig",
     "InvokeError",
     "JitterStrategy",
     "JsonSerDes",
     "LinearRetryStrategyConfig",
+    "MapConfig",
+    "NestingType",
     "NonDeterministicExecutionError",
+    "ParallelBranch",
+    "ParallelConfig",
     "PassThroughSerDes",
     "PluginLoadError",
     "RetryDecision",
@@ -106,13 +145,24 @@ __all__ = (
     "StepSemantics",
     "SuspendExecution",
     "ValidationError",
+    "WaitForCallbackConfig",
+    "WaitForCallbackContext",
+    "WaitForConditionCheckContext",
+    "WaitForConditionConfig",
+    "WaitForConditionDecision",
     "WaitForConditionError",
+    "WaitStrategyConfig",
+    "WithRetryConfig",
     "__version__",
     "create_linear_retry_strategy",
     "create_retry_strategy",
+    "create_wait_strategy",
     "durable_execution",
+    "durable_parallel_branch",
     "durable_step",
+    "durable_wait_for_callback",
     "durable_with_child_context",
+    "with_retry",
 )
 
 # Tracebacks and docs say ``adurable.StepError``, not ``adurable._errors.StepError``.

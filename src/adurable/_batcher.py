@@ -11,7 +11,10 @@ Group commit (PROTOCOL §8, with the project decision noted before §8.4):
   after ``idle`` seconds without a synchronous update so the service sees a long step's START;
 * at most 250 updates and 750 KiB per call (the first update of a batch is always taken);
 * a synchronous caller is released only after the response's operations, and any paged
-  remainder, are merged into the journal (§8.5).
+  remainder, are merged into the journal (§8.5);
+* ``refresh()`` forces a call even when nothing is queued (``Updates: []``): the service
+  applies due timers while processing any checkpoint, so its response carries them (§8.6).
+  Refreshes queued together share one call, and a refresh rides along with queued updates.
 
 Failures are delivered, not raised in the batcher's task: every waiter of the failed batch, every
 queued update and every later checkpoint gets ``CheckpointFailed(source)``; the entry point
@@ -43,10 +46,11 @@ IDLE_SECONDS = 0.1
 
 @dataclass(slots=True)
 class _Item:
-    update: OperationUpdate | None  # None: a flush marker, sends nothing by itself
+    update: OperationUpdate | None  # None: a flush or refresh marker
     size: int
     done: anyio.Event | None  # set once the batch holding this item is merged (sync items)
     error: BaseException | None = None
+    refresh: bool = False  # a marker that makes its batch call the service even if empty
 
 
 class CheckpointBatcher:
@@ -106,6 +110,16 @@ class CheckpointBatcher:
         if self._closed or not self._queue:
             return
         await self._wait(self.enqueue(None, sync=True))
+
+    async def refresh(self) -> None:
+        """Call the service even with nothing to send, and wait until its answer is merged.
+
+        The answer carries what the service changed meanwhile (waits it completed, retries it
+        made READY). Raises like ``checkpoint`` when checkpointing has stopped or fails.
+        """
+        item = self.enqueue(None, sync=True)
+        item.refresh = True
+        await self._wait(item)
 
     def close(self) -> None:
         """Stop accepting updates (suspension or invocation end); queued async ones are dropped."""
@@ -184,7 +198,7 @@ class CheckpointBatcher:
     async def _send(self, batch: list[_Item]) -> None:
         updates = [item.update for item in batch if item.update is not None]
         error: BaseException | None = None
-        if updates:
+        if updates or any(item.refresh for item in batch):
             try:
                 await self._call(updates)
             except Exception as exc:  # delivered to waiters, classified by the entry point

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from adurable._duration import Duration
 from adurable._errors import ValidationError
-
 from adurable._retry import JitterStrategy
 
 if TYPE_CHECKING:
@@ -139,6 +138,8 @@ class CompletionDecision:
 
 @dataclass(frozen=True)
 class CompletionItemStatus:
+    """One item as seen by ``should_complete``."""
+
     index: int
     name: str | None
     status: str | None  # None (not started), "STARTED", "SUCCEEDED", "FAILED"
@@ -146,11 +147,17 @@ class CompletionItemStatus:
 
 @dataclass(frozen=True)
 class CompletionStatus:
+    """Handed to ``should_complete`` after each item completes (and once before any starts).
+
+    ``items`` is a read-only sequence of every item's CompletionItemStatus in index order; it is
+    a live view valid during the call (copy it with ``list()`` to keep it).
+    """
+
     success_count: int
     failure_count: int
     completed_count: int
     total_count: int
-    items: tuple[CompletionItemStatus, ...] = ()
+    items: Sequence[CompletionItemStatus] = ()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import anyio
 from adurable._batcher import CheckpointBatcher
 from adurable._errors import (
     NonDeterministicExecutionError,
+    OrphanedChildException,
     SuspendExecution,
     TimedSuspendExecution,
 )
@@ -30,6 +31,33 @@ from adurable._wire import Operation, OperationType, OperationUpdate
 #: Raises the suspension for a scope: root scopes end the invocation, branch scopes
 #: (map/parallel) report to their coordinator.
 Suspender = Callable[[str, float | None], Any]
+
+
+class Fence:
+    """Closed once the work of a scope may no longer record anything (PROTOCOL §7.9.5).
+
+    A map/parallel closes its fence when it completes (its running branches are being
+    cancelled) and a branch run closes its own when it suspends. Fences chain: a scope is
+    fenced off when its fence or any enclosing one is closed.
+    """
+
+    __slots__ = ("_closed", "_parent")
+
+    def __init__(self, parent: Fence | None = None) -> None:
+        self._parent = parent
+        self._closed = False
+
+    def close(self) -> None:
+        self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        fence: Fence | None = self
+        while fence is not None:
+            if fence._closed:
+                return True
+            fence = fence._parent
+        return False
 
 
 @dataclass(eq=False)
@@ -77,12 +105,14 @@ class Scope:
         parent_id: str | None,
         replaying: bool,
         suspender: Suspender | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self.invocation = invocation
         self.journal = invocation.journal
         self.prefix = prefix
         self.parent_id = parent_id
         self.replaying = replaying
+        self.fence = fence
         self._suspender = suspender or invocation.suspend
         self._counter = 0
         self._draws = 0
@@ -105,14 +135,35 @@ class Scope:
     def peek_next_id(self) -> str:
         return operation_id(self.prefix, self._counter + 1)
 
-    def child(self, op_id: str, *, virtual: bool = False) -> Scope:
-        """The scope of a child context owned by operation ``op_id`` (§5.3)."""
+    def child(self, op_id: str, *, virtual: bool = False, fence: Fence | None = None) -> Scope:
+        """The scope of a child context owned by operation ``op_id`` (§5.3).
+
+        It suspends like this scope and is fenced by ``fence`` (default: this scope's fence).
+        """
         return Scope(
             self.invocation,
             prefix=op_id,
             parent_id=self.parent_id if virtual else op_id,
             replaying=self.replaying,
             suspender=self._suspender,
+            fence=fence if fence is not None else self.fence,
+        )
+
+    def branch(
+        self, branch_id: str, *, nested: bool, replaying: bool, suspender: Suspender, fence: Fence
+    ) -> Scope:
+        """The scope of one run of a map item / parallel branch; ``self`` is the container's.
+
+        Ids use the branch id as prefix; ParentId is the branch (NESTED) or the container
+        (FLAT, §5.3). Suspending reports to ``suspender`` instead of ending the invocation.
+        """
+        return Scope(
+            self.invocation,
+            prefix=branch_id,
+            parent_id=branch_id if nested else self.parent_id,
+            replaying=replaying,
+            suspender=suspender,
+            fence=fence,
         )
 
     # -- journal and checkpoints --------------------------------------------------------------
@@ -143,6 +194,13 @@ class Scope:
         )
 
     async def checkpoint(self, update: OperationUpdate, *, sync: bool) -> None:
+        """Record ``update``; raises OrphanedChildException once this scope is fenced off."""
+        if self.fence is not None and self.fence.closed:
+            raise OrphanedChildException(
+                f"operation {update.id} belongs to a map/parallel branch that has stopped; "
+                "nothing it does is recorded any more",
+                update.id,
+            )
         await self.invocation.batcher.checkpoint(update, sync=sync)
 
     async def suspend(self, message: str, resume_at: float | None = None) -> NoReturn:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from adurable import Duration, DurableContext, durable_execution
+from adurable import DurableContext, Duration, durable_execution
 from adurable.testing import FakeService, LocalRunner
 
 pytestmark = pytest.mark.anyio

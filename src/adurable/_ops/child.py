@@ -3,11 +3,15 @@
 id → lookup → SUCCEEDED: return the recorded result (or re-run the body when the result was
 too large to record, ReplayChildren); FAILED: raise ChildContextError; otherwise START (async)
 and run the body in a child scope, then checkpoint SUCCEED or FAIL.
+
+``resume_context`` and ``execute_context`` are the reusable halves: map/parallel run their
+container and their NESTED branches (and, unrecorded, their FLAT branches) through them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from adurable._config import ChildConfig
@@ -21,9 +25,10 @@ from adurable._failures import error_object_from_exception, rebuild_error
 from adurable._journal import Identity
 from adurable._ops.step import call_user
 from adurable._scope import Scope
-from adurable._serde import deserialize, serialize
+from adurable._serde import SerDes, deserialize, serialize
 from adurable._wire import (
     ContextOptions,
+    Operation,
     OperationAction,
     OperationStatus,
     OperationSubType,
@@ -36,6 +41,20 @@ REPLAY_CHILDREN_THRESHOLD = 262_144
 #: Builds the public context object for a scope (handed down by the façade).
 ContextFactory = Callable[[Scope], Any]
 
+#: The body of a CONTEXT operation, given the child scope it runs in.
+Body = Callable[[Scope], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ContextOp:
+    """One CONTEXT operation: its id and identity, and how its result is recorded."""
+
+    op_id: str
+    wanted: Identity
+    serdes: SerDes[Any] | None = None
+    #: Produces the recorded payload when the result is too large (else ``""``).
+    summary_generator: Callable[[Any], str] | None = None
+
 
 async def run_child(
     scope: Scope,
@@ -47,68 +66,105 @@ async def run_child(
 ) -> Any:
     config = config or ChildConfig()
     sub_type = config.sub_type or OperationSubType.RUN_IN_CHILD_CONTEXT
-    wanted = scope.identity(OperationType.CONTEXT, sub_type, name)
+    op = ContextOp(
+        op_id,
+        scope.identity(OperationType.CONTEXT, sub_type, name),
+        config.serdes,
+        config.summary_generator,
+    )
+
+    def body(child: Scope) -> Awaitable[Any]:
+        return call_user(func, make_context(child))
+
     if config.is_virtual:
-        if op_id in scope.journal:
-            raise NonDeterministicExecutionError(
-                f"checkpoint contains a non-virtual child context at id={op_id!r} but current "
-                "child context is virtual",
-                op_id,
-            )
-        return await _execute(scope, op_id, wanted, func, config, make_context, record=False)
-    stored = scope.lookup(op_id, wanted)
+        ensure_unrecorded(scope, op_id)
+        child = scope.child(op_id, virtual=True)
+        return await execute_context(scope, op, child, body, record=False)
+    stored = scope.lookup(op_id, op.wanted)
     flip = scope.before_operation(stored)
     try:
-        ids = {"operation_id": op_id, "execution_arn": scope.execution_arn}
-        details = stored.context_details if stored else None
-        if stored is not None and stored.status is OperationStatus.SUCCEEDED:
-            if not (details and details.replay_children):
-                result = details.result if details else None
-                return None if result is None else deserialize(config.serdes, result, **ids)
-            return await _execute(scope, op_id, wanted, func, config, make_context, record=False)
-        if stored is not None and stored.status is OperationStatus.FAILED:
-            raise rebuild_error(ChildContextError, details.error if details else None)
-        if stored is None:
-            await scope.checkpoint(
-                scope.update(op_id, wanted, action=OperationAction.START), sync=False
-            )
-        return await _execute(scope, op_id, wanted, func, config, make_context, record=True)
+        return await resume_context(scope, op, stored, lambda: scope.child(op_id), body)
     finally:
         scope.after_operation(flip)
 
 
-async def _execute(
+def ensure_unrecorded(scope: Scope, op_id: str) -> None:
+    """A virtual context must have no checkpoint of its own (§6.2); else non-determinism."""
+    if op_id in scope.journal:
+        raise NonDeterministicExecutionError(
+            f"checkpoint contains a non-virtual child context at id={op_id!r} but current "
+            "child context is virtual",
+            op_id,
+        )
+
+
+async def resume_context(
     scope: Scope,
-    op_id: str,
-    wanted: Identity,
-    func: Callable[[Any], Any],
-    config: ChildConfig,
-    make_context: ContextFactory,
+    op: ContextOp,
+    stored: Operation | None,
+    open_child: Callable[[], Scope],
+    body: Body,
     *,
-    record: bool,
+    replay_children: Callable[[str | None], Awaitable[Any]] | None = None,
 ) -> Any:
-    ids = {"operation_id": op_id, "execution_arn": scope.execution_arn}
-    child = scope.child(op_id, virtual=config.is_virtual)
+    """Steps 2-6 of §7.5 for a recorded CONTEXT op already looked up (and validated) as ``stored``.
+
+    SUCCEEDED: the recorded result; with ReplayChildren, ``replay_children(payload)`` if given,
+    else the body re-runs unrecorded. FAILED: raises the rebuilt ChildContextError (SerDesError
+    for a serdes failure). Otherwise START (async, only when new) and ``execute_context``.
+    """
+    details = stored.context_details if stored else None
+    if stored is not None and stored.status is OperationStatus.SUCCEEDED:
+        payload = details.result if details else None
+        if not (details and details.replay_children):
+            if payload is None:
+                return None
+            ids = {"operation_id": op.op_id, "execution_arn": scope.execution_arn}
+            return deserialize(op.serdes, payload, **ids)
+        if replay_children is not None:
+            return await replay_children(payload)
+        return await execute_context(scope, op, open_child(), body, record=False)
+    if stored is not None and stored.status is OperationStatus.FAILED:
+        raise rebuild_error(ChildContextError, details.error if details else None)
+    if stored is None:
+        await scope.checkpoint(
+            scope.update(op.op_id, op.wanted, action=OperationAction.START), sync=False
+        )
+    return await execute_context(scope, op, open_child(), body, record=True)
+
+
+async def execute_context(
+    scope: Scope, op: ContextOp, child: Scope, body: Body, *, record: bool
+) -> Any:
+    """Run ``body(child)``, round-trip its value through ``op.serdes`` and, if ``record``,
+    checkpoint SUCCEED (sync; ReplayChildren with the summary when too large) or FAIL.
+
+    Returns the round-tripped value. ExecutionError, retryable InvocationError and every
+    BaseException (suspension, cancellation) propagate unrecorded; any other exception is
+    recorded as FAIL with its own ErrorType and raised as ChildContextError (SerDesError for a
+    serdes failure).
+    """
+    ids = {"operation_id": op.op_id, "execution_arn": scope.execution_arn}
     try:
-        value = await call_user(func, make_context(child))
-        payload = serialize(config.serdes, value, **ids)
-        result = None if payload is None else deserialize(config.serdes, payload, **ids)
+        value = await body(child)
+        payload = serialize(op.serdes, value, **ids)
+        result = None if payload is None else deserialize(op.serdes, payload, **ids)
     except ExecutionError:
         raise
     except InvocationError as exc:
         if exc.is_retryable():
             raise
-        return await _fail(scope, op_id, wanted, exc, record=record)
+        return await _fail(scope, op, exc, record=record)
     except Exception as exc:
-        return await _fail(scope, op_id, wanted, exc, record=record)
+        return await _fail(scope, op, exc, record=record)
     if not record:
         return result
     large = payload is not None and len(payload) > REPLAY_CHILDREN_THRESHOLD
     if large:
-        payload = config.summary_generator(value) if config.summary_generator else ""
+        payload = op.summary_generator(value) if op.summary_generator else ""
     succeed = scope.update(
-        op_id,
-        wanted,
+        op.op_id,
+        op.wanted,
         action=OperationAction.SUCCEED,
         payload=payload,
         context_options=ContextOptions(replay_children=large),
@@ -117,10 +173,10 @@ async def _execute(
     return result
 
 
-async def _fail(scope: Scope, op_id: str, wanted: Identity, exc: Exception, *, record: bool) -> Any:
+async def _fail(scope: Scope, op: ContextOp, exc: Exception, *, record: bool) -> Any:
     error = error_object_from_exception(exc)
     if record:
         await scope.checkpoint(
-            scope.update(op_id, wanted, action=OperationAction.FAIL, error=error), sync=True
+            scope.update(op.op_id, op.wanted, action=OperationAction.FAIL, error=error), sync=True
         )
     raise rebuild_error(ChildContextError, error)

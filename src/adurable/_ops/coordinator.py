@@ -1,0 +1,255 @@
+"""The scheduler of one map/parallel: slots, workers, timed resumes (PROTOCOL §7.9.3, §8.6).
+
+Shape: a task group holding a pool of ``min(max_concurrency or N, N, MAX_WORKERS)`` workers
+and one timer task. Workers claim work (a due resume first, else the next index while a slot
+is free) and run one branch at a time; spawning a task per item would cost more than the
+items themselves in large maps.
+
+* **Slots.** An item holds a slot from admission until it SUCCEEDS or FAILS; a suspended
+  branch keeps its slot but frees its worker. Admission is strictly in index order.
+* **Completion.** After every outcome the policy is re-evaluated (O(1)). Once it says stop,
+  the container's fence is closed (a cancelled branch can record nothing more) and the task
+  group is cancelled: branches still running are cancelled, not orphaned. Outcomes that
+  raced the decision still update their item.
+* **Suspension.** When no branch runs and nothing can be admitted or resumed, the loop ends
+  and the whole operation suspends: timed (earliest resume) if any branch is timed.
+* **Timed resume.** While other branches run, the timer task sleeps until the earliest due
+  branch (anyio clock), sends an empty refresh checkpoint so the service reports what came
+  due, and hands the due branches back to the workers in index order.
+
+Fatal errors stop everything at once; retryable branch errors are raised after the loop.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from typing import Any
+
+import anyio
+
+from adurable._batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
+from adurable._config import CompletionConfig
+from adurable._ops.branches import BatchSpec, Outcome, OutcomeKind, run_branch
+from adurable._ops.completion import CompletionPolicy, ItemsView
+from adurable._scope import Scope
+from adurable._wire import ErrorObject
+
+__all__ = ("MAX_WORKERS", "Coordinator", "sleep_until")
+
+#: Upper bound of concurrently running branches when max_concurrency allows more.
+MAX_WORKERS = 1024
+
+#: How the timer waits for a deadline on the anyio clock (tests substitute virtual time).
+sleep_until = anyio.sleep_until
+
+_S = BatchItemStatus
+
+
+class Coordinator:
+    """Runs the branches of one map/parallel in ``container`` and builds its BatchResult."""
+
+    def __init__(
+        self,
+        spec: BatchSpec,
+        container: Scope,
+        max_concurrency: int | None,
+        completion: CompletionConfig,
+    ) -> None:
+        if container.fence is None:
+            raise ValueError("a map/parallel container scope needs its own fence")
+        n = spec.count
+        self._spec = spec
+        self._container = container
+        self._fence = container.fence
+        self._limit = n if max_concurrency is None else min(max_concurrency, n)
+        self._statuses: list[BatchItemStatus | None] = [None] * n
+        self._results: list[Any] = [None] * n
+        self._errors: dict[int, ErrorObject] = {}
+        self._policy = CompletionPolicy(completion, n, ItemsView(spec.name_of, self._statuses))
+        self._next = 0  # next index to admit
+        self._in_flight = 0  # items holding a slot (running or suspended)
+        self._running = 0  # items claimed by a worker
+        self._due: deque[int] = deque()  # suspended items to run again
+        self._timed: list[tuple[float, int, float]] = []  # heap of (deadline, index, epoch)
+        self._untimed = 0
+        self._parked: deque[anyio.Event] = deque()
+        self._refreshing = False
+        self._reason: CompletionReason | None = None  # set when completion stops the batch
+        self._fatal: BaseException | None = None
+        self._retryable: BaseException | None = None
+        self._error: Exception | None = None  # raised by should_complete: fails the operation
+        self._done = anyio.Event()
+        self._timer_changed = anyio.Event()
+        self._timer_sleep: anyio.CancelScope | None = None
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def run(self) -> BatchResult[Any]:
+        """Run to completion and return the result, or raise (see module docstring).
+
+        Raises the first fatal error; else the first retryable branch error; else what
+        ``should_complete`` raised; else suspends the whole operation through the container's
+        suspender when nothing can progress.
+        """
+        self._evaluate()
+        if not self._finished():
+            async with anyio.create_task_group() as tg:
+                for _ in range(min(self._limit, MAX_WORKERS)):
+                    tg.start_soon(self._worker)
+                tg.start_soon(self._timer)
+                await self._done.wait()
+                self._fence.close()
+                tg.cancel_scope.cancel()
+        for error in (self._fatal, self._retryable, self._error):
+            if error is not None:
+                raise error
+        if self._reason is None:
+            await self._suspend()
+        return self._result()
+
+    def _finished(self) -> bool:
+        if self._fatal is not None or self._error is not None or self._reason is not None:
+            return True
+        return not (self._running or self._due or self._refreshing or self._can_admit())
+
+    def _can_admit(self) -> bool:
+        return self._in_flight < self._limit and self._next < self._spec.count
+
+    def _evaluate(self) -> None:
+        """Ask the policy; on stop, fence the running branches off at once."""
+        try:
+            stop = self._policy.evaluate()
+        except Exception as exc:
+            self._error = self._error or exc
+            stop = False
+        if stop:
+            self._reason = self._policy.reason()
+        if stop or self._error is not None:
+            self._fence.close()
+
+    async def _suspend(self) -> None:
+        epochs = [epoch for _, _, epoch in self._timed]
+        waiting = len(self._timed) + self._untimed
+        message = f"map/parallel {self._spec.op_id}: {waiting} branch(es) waiting"
+        await self._container.suspend(message, min(epochs) if epochs else None)
+
+    def _result(self) -> BatchResult[Any]:
+        items: list[BatchItem[Any]] = []
+        for index, status in enumerate(self._statuses):
+            if status is None:
+                break  # admission is in index order: nothing after this started
+            items.append(BatchItem(index, status, self._results[index], self._errors.get(index)))
+        assert self._reason is not None
+        return BatchResult(items, self._reason)
+
+    # -- workers ------------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            index = self._claim()
+            if index is None:
+                parked = anyio.Event()
+                self._parked.append(parked)
+                await parked.wait()
+                continue
+            outcome = await run_branch(self._spec, self._container, index)
+            self._settle(index, outcome)
+
+    def _claim(self) -> int | None:
+        if self._reason is not None or self._fatal is not None or self._error is not None:
+            return None
+        if self._due:
+            self._running += 1
+            return self._due.popleft()
+        if not self._can_admit():
+            return None
+        index = self._next
+        self._next += 1
+        self._in_flight += 1
+        self._running += 1
+        self._statuses[index] = _S.STARTED
+        return index
+
+    def _settle(self, index: int, outcome: Outcome) -> None:
+        self._running -= 1
+        kind = outcome.kind
+        if kind is OutcomeKind.SUSPENDED:
+            self._park_suspended(index, outcome)
+        elif kind is OutcomeKind.FATAL:
+            self._fatal = self._fatal or outcome.exception
+            self._fence.close()  # the others are about to be cancelled: record nothing more
+        elif kind is not OutcomeKind.STOPPED:
+            self._in_flight -= 1
+            self._record(index, outcome)
+            if self._reason is None and self._error is None:
+                self._evaluate()
+        if self._finished():
+            self._done.set()
+
+    def _record(self, index: int, outcome: Outcome) -> None:
+        if outcome.kind is OutcomeKind.SUCCEEDED:
+            self._statuses[index] = _S.SUCCEEDED
+            self._results[index] = outcome.value
+            self._policy.succeeded += 1
+            return
+        self._policy.failed += 1
+        if outcome.kind is OutcomeKind.RETRYABLE:
+            self._retryable = self._retryable or outcome.exception
+            return
+        self._statuses[index] = _S.FAILED
+        if outcome.error is not None:
+            self._errors[index] = outcome.error
+
+    def _park_suspended(self, index: int, outcome: Outcome) -> None:
+        if outcome.deadline is None or outcome.resume_at is None:
+            self._untimed += 1
+            return
+        entry = (outcome.deadline, index, outcome.resume_at)
+        heapq.heappush(self._timed, entry)
+        if self._timed[0] is entry:  # a new earliest deadline: re-arm the timer
+            self._timer_changed.set()
+            if self._timer_sleep is not None:
+                self._timer_sleep.cancel()
+
+    # -- timed resume (§8.6) ------------------------------------------------------------------
+
+    async def _timer(self) -> None:
+        while True:
+            if not self._timed:
+                self._timer_changed = anyio.Event()
+                await self._timer_changed.wait()
+                continue
+            deadline = self._timed[0][0]
+            with anyio.CancelScope() as self._timer_sleep:
+                await sleep_until(deadline)
+            self._timer_sleep = None
+            if not self._timer_sleep_cancelled(deadline):
+                await self._refresh(max(deadline, anyio.current_time()))
+
+    def _timer_sleep_cancelled(self, deadline: float) -> bool:
+        """True when an earlier deadline arrived meanwhile (the sleep was cut short)."""
+        return not self._timed or self._timed[0][0] < deadline
+
+    async def _refresh(self, now: float) -> None:
+        """One empty checkpoint, then every branch due by ``now`` runs again, in index order."""
+        self._refreshing = True
+        try:
+            await self._container.invocation.batcher.refresh()
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:  # checkpointing failed or stopped: nothing can go on
+            self._fatal = self._fatal or exc
+            self._fence.close()
+            self._done.set()
+            return
+        finally:
+            self._refreshing = False
+        due: list[int] = []
+        while self._timed and self._timed[0][0] <= now:
+            due.append(heapq.heappop(self._timed)[1])
+        self._due.extend(sorted(due))
+        for _ in range(min(len(due), len(self._parked))):
+            self._parked.popleft().set()
+        if self._finished():
+            self._done.set()
