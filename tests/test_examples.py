@@ -104,9 +104,11 @@ async def test_map_fanout() -> None:
     items = [{"id": i, "value": i, "broken": i == 3} for i in range(10)]
     result = await LocalRunner(load("map_fanout").handler).run(input={"items": items})
     assert result.status == "SUCCEEDED"
-    # Done once 8 succeeded; an item racing that decision may still add a success.
+    # Done once 8 succeeded. Items finishing in the same checkpoint batch race that decision:
+    # a 9th success may be counted, and the broken item's failure may land after it (the item
+    # is then reported STARTED and cancelled).
     assert result.result["succeeded"] >= 8
-    assert result.result["failed"] == 1
+    assert result.result["failed"] in (0, 1)
     assert result.result["reason"] == "MIN_SUCCESSFUL_REACHED"
 
 

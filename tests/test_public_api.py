@@ -86,11 +86,14 @@ EXPECTED = {
 }
 
 
+SUBMODULES = {"testing", "plugins", "local"}
+
+
 def test_all_is_exactly_the_public_api() -> None:
     assert isinstance(adurable.__all__, tuple)
     assert set(adurable.__all__) == EXPECTED
     assert len(adurable.__all__) == len(set(adurable.__all__))
-    public = {n for n in dir(adurable) if not n.startswith("_") and n != "testing"}
+    public = {n for n in dir(adurable) if not n.startswith("_") and n not in SUBMODULES}
     public |= {"__version__"}
     assert public == EXPECTED
 
@@ -100,6 +103,14 @@ def test_exported_classes_claim_the_package_as_their_module() -> None:
         obj = getattr(adurable, name)
         if isinstance(obj, type):
             assert obj.__module__ == "adurable", name
+
+
+def test_plugins_namespace_exports() -> None:
+    import adurable.plugins
+
+    assert isinstance(adurable.plugins.__all__, tuple)
+    for name in adurable.plugins.__all__:
+        assert hasattr(adurable.plugins, name)
 
 
 def test_testing_namespace_exports() -> None:

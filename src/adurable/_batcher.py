@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,7 @@ import anyio
 import anyio.lowlevel
 
 from adurable._errors import CheckpointFailed, SuspendExecution
-from adurable._wire import OperationType, OperationUpdate
+from adurable._wire import Operation, OperationType, OperationUpdate
 
 if TYPE_CHECKING:
     from adurable._journal import Journal
@@ -85,6 +86,8 @@ class CheckpointBatcher:
         #: True when an EXECUTION update was accepted: the execution is complete.
         self.completed = False
         self.calls = 0
+        #: Called with the operations of every merged response (plugins' on_operation_change).
+        self.on_merge: Callable[[list[Operation]], None] | None = None
 
     # -- producer side ------------------------------------------------------------------------
 
@@ -217,19 +220,25 @@ class CheckpointBatcher:
         response = await self._service.checkpoint(self._arn, self.token, updates, str(uuid.uuid4()))
         state = response.new_execution_state
         self._journal.apply(state.operations)
+        changed = list(state.operations)
         if response.checkpoint_token is None:
             if any(u.type is OperationType.EXECUTION for u in updates):
                 self.completed = True
             else:
                 self.revoked = True
             self.token = None
+            if self.on_merge is not None:
+                self.on_merge(changed)
             return
         self.token = response.checkpoint_token
         marker = state.next_marker
         while marker:
             page = await self._service.get_state(self._arn, self.token, marker)
             self._journal.apply(page.operations)
+            changed.extend(page.operations)
             marker = page.next_marker
+        if self.on_merge is not None:
+            self.on_merge(changed)
 
     def _stop_with_pending(self) -> None:
         self._closed = True

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import functools
 import json
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar, overload
 
 import anyio
@@ -31,6 +32,17 @@ from adurable._errors import (
 )
 from adurable._failures import error_object_from_exception
 from adurable._journal import Journal
+from adurable._plugins import (
+    InvocationEndInfo,
+    InvocationStartInfo,
+    OperationChangeInfo,
+    OperationEndInfo,
+    PluginInvocationStatus,
+    PluginRun,
+    deep_copy_input,
+    load_factories,
+    snapshot,
+)
 from adurable._scope import Invocation, Scope
 from adurable._service import (
     ClientService,
@@ -38,7 +50,14 @@ from adurable._service import (
     close_shared_lambda_service,
     shared_lambda_service,
 )
-from adurable._wire import InvocationInput, OperationAction, OperationType, OperationUpdate
+from adurable._wire import (
+    ErrorObject,
+    InvocationInput,
+    Operation,
+    OperationAction,
+    OperationType,
+    OperationUpdate,
+)
 
 T = TypeVar("T")
 Handler = Callable[[Any, DurableContext], Awaitable[T]]
@@ -59,10 +78,13 @@ class DurableHandler(Generic[T]):
         *,
         client: Any = None,
         backend: str = "asyncio",
+        plugins: Iterable[object] | None = None,
     ) -> None:
         self.func = func
         self.client = client
         self.backend = backend
+        #: Plugin factories, resolved once (explicit ones and DURABLE_EXECUTION_PLUGINS).
+        self.plugin_factories = load_factories(plugins)
         self.__name__ = getattr(func, "__name__", "handler")
         self.__doc__ = getattr(func, "__doc__", None)
         self.__wrapped__ = func
@@ -86,7 +108,9 @@ class DurableHandler(Generic[T]):
         service: DurableService = (
             ClientService(chosen) if chosen is not None else await shared_lambda_service()
         )
-        return await _invoke(self.func, invocation_input, service, lambda_context)
+        return await _invoke(
+            self.func, invocation_input, service, lambda_context, self.plugin_factories
+        )
 
 
 @overload
@@ -95,7 +119,11 @@ def durable_execution(func: Handler[T], /) -> DurableHandler[T]: ...
 
 @overload
 def durable_execution(
-    *, client: Any = None, boto3_client: Any = None, backend: str = "asyncio"
+    *,
+    client: Any = None,
+    boto3_client: Any = None,
+    plugins: Iterable[object] | None = None,
+    backend: str = "asyncio",
 ) -> Callable[[Handler[T]], DurableHandler[T]]: ...
 
 
@@ -105,19 +133,21 @@ def durable_execution(
     *,
     client: Any = None,
     boto3_client: Any = None,
+    plugins: Iterable[object] | None = None,
     backend: str = "asyncio",
 ) -> DurableHandler[T] | Callable[[Handler[T]], DurableHandler[T]]:
     """Decorate ``async def handler(event, context: DurableContext)`` as a durable Lambda handler.
 
     ``client``: an aiobotocore ``lambda`` client to use instead of the shared default one
     (``boto3_client`` is accepted as an alias for porting). ``backend``: "asyncio" (default)
-    or "trio" — the event loop the handler runs on when Lambda calls it.
+    or "trio" — the event loop the handler runs on when Lambda calls it. ``plugins``: plugin
+    factories (PROTOCOL §13); resolved now, so a bad one raises PluginLoadError at import.
     """
     if backend not in ("asyncio", "trio"):
         raise DurableExecutionsError(f"backend must be 'asyncio' or 'trio', not {backend!r}")
 
     def decorate(f: Handler[T]) -> DurableHandler[T]:
-        return DurableHandler(f, client=client or boto3_client, backend=backend)
+        return DurableHandler(f, client=client or boto3_client, backend=backend, plugins=plugins)
 
     return decorate(func) if func is not None else decorate
 
@@ -133,7 +163,11 @@ def _parse_event(event: Any) -> InvocationInput:
 
 
 async def _invoke(
-    func: Handler[Any], inp: InvocationInput, service: DurableService, lambda_context: Any
+    func: Handler[Any],
+    inp: InvocationInput,
+    service: DurableService,
+    lambda_context: Any,
+    factories: tuple[object, ...] = (),
 ) -> dict[str, Any]:
     arn, token = inp.durable_execution_arn, inp.checkpoint_token
     journal = Journal(inp.initial_execution_state.operations)
@@ -147,24 +181,91 @@ async def _invoke(
         return _checkpoint_failure(exc)
     user_input = _user_input(journal, arn)
     replaying = any(op.type is not OperationType.EXECUTION for op in journal.values())
-    async with anyio.create_task_group() as tg:
-        batcher = CheckpointBatcher(service, arn, token, journal)
-        tg.start_soon(batcher.run)
-        invocation = Invocation(
-            arn, journal, batcher, lambda_context, frozenset(inp.updated_operation_ids)
-        )
-        root = Scope(invocation, prefix=None, parent_id=None, replaying=replaying)
-        value, error = await _run_user(func, user_input, DurableContext(root), invocation)
-        try:
-            output = await _answer(invocation, value, error)
-        except Exception as exc:  # raised to Lambda below, outside the task group
-            raise_after: Exception | None = exc
-        else:
-            raise_after = None
-        batcher.close()
+    updated = frozenset(inp.updated_operation_ids)
+    batcher = CheckpointBatcher(service, arn, token, journal)
+    invocation = Invocation(arn, journal, batcher, lambda_context, updated)
+    if factories:
+        invocation.plugins = _start_plugins(factories, invocation, user_input, not replaying)
+    output: dict[str, Any] = {}
+    raise_after: Exception | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(batcher.run)
+            root = Scope(invocation, prefix=None, parent_id=None, replaying=replaying)
+            value, error = await _run_user(func, user_input, DurableContext(root), invocation)
+            try:
+                output = await _answer(invocation, value, error)
+            except Exception as exc:  # raised to Lambda below, outside the task group
+                raise_after = exc
+            batcher.close()
+    finally:
+        if invocation.plugins:
+            _end_plugins(invocation, output, raise_after)
     if raise_after is not None:
         raise raise_after
     return output
+
+
+def _start_plugins(
+    factories: tuple[object, ...], invocation: Invocation, user_input: Any, first: bool
+) -> PluginRun:
+    journal = invocation.journal
+    execution = journal.get(invocation.execution_arn.rsplit("/", 1)[-1])
+    operations = snapshot(journal.values(), invocation.updated_operation_ids)
+    info = InvocationStartInfo(
+        request_id=getattr(invocation.lambda_context, "aws_request_id", None),
+        execution_arn=invocation.execution_arn,
+        is_first_invocation=first,
+        execution_start_time=execution.start_timestamp if execution else None,
+        execution_input=deep_copy_input(user_input),
+        operations=operations,
+        updated_operations={
+            k: v for k, v in operations.items() if k in invocation.updated_operation_ids
+        },
+    )
+    run = PluginRun.create(factories, info)
+    invocation.batcher.on_merge = functools.partial(_operations_changed, invocation, run)
+    return run
+
+
+def _operations_changed(invocation: Invocation, run: PluginRun, changed: list[Operation]) -> None:
+    if changed:
+        operations = snapshot(invocation.journal.values(), invocation.updated_operation_ids)
+        updated = [operations[op.id] for op in changed if op.id in operations]
+        run.emit(
+            "on_operation_change",
+            OperationChangeInfo(invocation.execution_arn, updated, operations),
+        )
+
+
+def _end_plugins(invocation: Invocation, output: dict[str, Any], raised: Exception | None) -> None:
+    run = invocation.plugins
+    assert run is not None
+    for op_id in invocation.updated_operation_ids:  # completed while suspended, never read
+        op = invocation.journal.get(op_id)
+        if op is not None and op.status.is_terminal:
+            run.operation_end(OperationEndInfo.of(op, is_replayed=True))
+    status = (
+        PluginInvocationStatus(output["Status"]) if raised is None else PluginInvocationStatus.RETRY
+    )
+    error = output.get("Error")
+    execution = invocation.journal.get(invocation.execution_arn.rsplit("/", 1)[-1])
+    run.end(
+        InvocationEndInfo(
+            request_id=getattr(invocation.lambda_context, "aws_request_id", None),
+            execution_arn=invocation.execution_arn,
+            is_first_invocation=not any(
+                op.type is not OperationType.EXECUTION for op in invocation.journal.values()
+            ),
+            execution_start_time=execution.start_timestamp if execution else None,
+            operations=snapshot(invocation.journal.values(), invocation.updated_operation_ids),
+            status=status,
+            error=ErrorObject.model_validate(error) if error else None,
+            execution_result=output.get("Result")
+            if status is PluginInvocationStatus.SUCCEEDED
+            else None,
+        )
+    )
 
 
 def _user_input(journal: Journal, arn: str) -> Any:

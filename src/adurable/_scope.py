@@ -8,9 +8,11 @@ Scope and never see the public façade.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -23,10 +25,25 @@ from adurable._errors import (
     SuspendExecution,
     TimedSuspendExecution,
 )
+from adurable._failures import error_object_from_exception
 from adurable._ids import operation_id
 from adurable._journal import Identity, Journal
 from adurable._logger import DEFAULT_LOGGER, DurableLogger
-from adurable._wire import Operation, OperationType, OperationUpdate
+from adurable._plugins import (
+    OperationEndInfo,
+    OperationStartInfo,
+    PluginRun,
+    UserFunctionEndInfo,
+    UserFunctionOutcome,
+    UserFunctionStartInfo,
+)
+from adurable._wire import (
+    Operation,
+    OperationAction,
+    OperationStatus,
+    OperationType,
+    OperationUpdate,
+)
 
 #: Raises the suspension for a scope: root scopes end the invocation, branch scopes
 #: (map/parallel) report to their coordinator.
@@ -73,6 +90,8 @@ class Invocation:
     suspended: bool = False
     #: An error that fails the execution whatever the user code does with it.
     fatal: BaseException | None = None
+    #: This invocation's plugins (None when none are registered).
+    plugins: PluginRun | None = None
     base_logger: Any = DEFAULT_LOGGER
 
     async def suspend(self, message: str, resume_at: float | None = None) -> NoReturn:
@@ -177,11 +196,19 @@ class Scope:
 
     def lookup(self, op_id: str, wanted: Identity) -> Operation | None:
         try:
-            return self.journal.check(op_id, wanted)
+            stored = self.journal.check(op_id, wanted)
         except NonDeterministicExecutionError as exc:
             # Fail closed: even if user code catches it, the invocation answers FAILED.
             self.invocation.fatal = exc
             raise
+        plugins = self.invocation.plugins
+        if plugins and stored is not None:
+            if stored.status.is_terminal:
+                if op_id in self.invocation.updated_operation_ids:  # completed while suspended
+                    plugins.operation_end(OperationEndInfo.of(stored, is_replayed=True))
+            elif stored.status is not OperationStatus.READY:
+                plugins.operation_start(OperationStartInfo.of(stored, is_replayed=True))
+        return stored
 
     def update(self, op_id: str, wanted: Identity, **fields: Any) -> OperationUpdate:
         return OperationUpdate(
@@ -201,7 +228,69 @@ class Scope:
                 "nothing it does is recorded any more",
                 update.id,
             )
+        plugins = self.invocation.plugins
+        if not plugins:
+            await self.invocation.batcher.checkpoint(update, sync=sync)
+            return
+        if update.action is OperationAction.START:
+            plugins.operation_start(self._started_info(update))
         await self.invocation.batcher.checkpoint(update, sync=sync)
+        if update.action in (OperationAction.SUCCEED, OperationAction.FAIL):
+            recorded = self.journal.get(update.id)
+            if recorded is not None and recorded.status.is_terminal:
+                plugins.operation_end(OperationEndInfo.of(recorded, is_replayed=False))
+
+    def _started_info(self, update: OperationUpdate) -> OperationStartInfo:
+        return OperationStartInfo(
+            operation_id=update.id,
+            operation_type=update.type,
+            sub_type=update.sub_type,
+            name=update.name,
+            parent_id=update.parent_id,
+            start_time=_now(),
+            is_replayed=update.id in self.journal,
+            status=OperationStatus.STARTED,
+        )
+
+    @contextlib.contextmanager
+    def user_function(
+        self,
+        op_id: str,
+        wanted: Identity,
+        *,
+        attempt: int | None = None,
+        is_replay_children: bool = False,
+    ) -> Iterator[None]:
+        """Report a user body (step attempt, check, context body) to the plugins around it."""
+        plugins = self.invocation.plugins
+        if not plugins:
+            yield
+            return
+        fields: dict[str, Any] = {
+            "operation_id": op_id,
+            "operation_type": wanted.type,
+            "sub_type": wanted.sub_type,
+            "name": wanted.name,
+            "parent_id": wanted.parent_id,
+            "start_time": _now(),
+            "is_replayed": False,
+            "status": OperationStatus.STARTED,
+            "attempt": attempt,
+            "is_replay_children": is_replay_children,
+        }
+        plugins.emit("on_user_function_start", UserFunctionStartInfo(**fields))
+        outcome, error = UserFunctionOutcome.SUCCEEDED, None
+        try:
+            yield
+        except Exception as exc:
+            outcome, error = UserFunctionOutcome.FAILED, error_object_from_exception(exc)
+            raise
+        except BaseException:
+            outcome = UserFunctionOutcome.INCOMPLETE
+            raise
+        finally:
+            end = UserFunctionEndInfo(**fields, outcome=outcome, error=error, end_time=_now())
+            plugins.emit("on_user_function_end", end)
 
     async def suspend(self, message: str, resume_at: float | None = None) -> NoReturn:
         await self._suspender(message, resume_at)
@@ -241,3 +330,7 @@ class Scope:
     def set_logger(self, logger: Any) -> None:
         self._logger = logger
         self.logger = self._make_logger()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -145,8 +145,15 @@ async def execute_context(
     serdes failure).
     """
     ids = {"operation_id": op.op_id, "execution_arn": scope.execution_arn}
+    existed = op.op_id in scope.journal
     try:
-        value = await body(child)
+        with scope.user_function(
+            op.op_id,
+            op.wanted,
+            attempt=None if existed else 1,
+            is_replay_children=existed and not record,
+        ):
+            value = await body(child)
         payload = serialize(op.serdes, value, **ids)
         result = None if payload is None else deserialize(op.serdes, payload, **ids)
     except ExecutionError:

@@ -146,7 +146,8 @@ async def _poll(
     logger = scope.logger.with_extra(operationId=op_id, operationName=wanted.name, attempt=attempt)
     try:
         state = _current_state(scope, op_id, config, stored)
-        new_state = await call_user(check, state, WaitForConditionCheckContext(logger, attempt))
+        with scope.user_function(op_id, wanted, attempt=attempt):
+            new_state = await call_user(check, state, WaitForConditionCheckContext(logger, attempt))
         payload = serialize(config.serdes, new_state, **ids)
         fresh = None if payload is None else deserialize(config.serdes, payload, **ids)
         decision = config.wait_strategy(fresh, attempt)

@@ -16,6 +16,7 @@ from adurable._config import InvokeConfig
 from adurable._errors import InvokeError, ValidationError
 from adurable._failures import rebuild_error
 from adurable._journal import Identity
+from adurable._plugins import PropagationInput
 from adurable._scope import Scope
 from adurable._serde import DEFAULT_JSON_SERDES, deserialize, serialize
 from adurable._wire import (
@@ -102,7 +103,11 @@ async def _start(
 ) -> None:
     serdes = config.serdes_payload or DEFAULT_JSON_SERDES
     body = serialize(serdes, payload, operation_id=op_id, execution_arn=scope.execution_arn)
-    options = ChainedInvokeOptions(function_name=function_name, tenant_id=config.tenant_id)
+    options = ChainedInvokeOptions(
+        function_name=function_name,
+        tenant_id=config.tenant_id,
+        x_amzn_trace_id=_trace_id(scope, op_id, function_name),
+    )
     start = scope.update(
         op_id, wanted, action=OperationAction.START, payload=body, chained_invoke_options=options
     )
@@ -119,3 +124,12 @@ def _outcome(scope: Scope, op_id: str, stored: Operation, config: InvokeConfig) 
     return deserialize(
         serdes, details.result, operation_id=op_id, execution_arn=scope.execution_arn
     )
+
+
+def _trace_id(scope: Scope, op_id: str, function_name: str) -> str | None:
+    """Ask the plugins for the trace header to propagate to the target (new starts only)."""
+    plugins = scope.invocation.plugins
+    if not plugins:
+        return None
+    info = PropagationInput(scope.execution_arn, op_id, function_name, scope.parent_id)
+    return plugins.propagation(info)

@@ -143,7 +143,8 @@ async def _attempt(
     ids = {"operation_id": op_id, "execution_arn": scope.execution_arn}
     logger = scope.logger.with_extra(operationId=op_id, operationName=wanted.name, attempt=attempt)
     try:
-        value = await call_user(func, StepContext(logger, attempt))
+        with scope.user_function(op_id, wanted, attempt=attempt):
+            value = await call_user(func, StepContext(logger, attempt))
         payload = serialize(config.serdes, value, **ids)
         result = None if payload is None else deserialize(config.serdes, payload, **ids)
     except (ExecutionError, RetryableSerDesError):
