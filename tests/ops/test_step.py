@@ -231,6 +231,22 @@ async def test_at_most_once_sends_start_alone_then_succeed() -> None:
     ]
 
 
+async def crash_when(started: Any, driver: Driver) -> None:
+    """Run one invocation and kill it (a Lambda timeout) once ``started`` is set."""
+    import anyio
+
+    event = driver.service.invocation_event(driver.arn)
+    async with anyio.create_task_group() as tg:
+
+        async def crash() -> None:
+            await started.wait()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(crash)
+        await driver.handler.run(event, None, client=driver.service)
+    driver.service.fail_invocation(driver.arn, TimeoutError("Task timed out"))
+
+
 @pytest.mark.parametrize("retry", [False, True])
 async def test_at_most_once_interrupted_goes_through_the_retry_strategy(retry: bool) -> None:
     import anyio
@@ -260,16 +276,7 @@ async def test_at_most_once_interrupted_goes_through_the_retry_strategy(retry: b
 
     driver = Driver(handler)
     driver.start()
-    event = driver.service.invocation_event(driver.arn)
-    async with anyio.create_task_group() as tg:
-
-        async def crash() -> None:
-            await started.wait()
-            tg.cancel_scope.cancel()
-
-        tg.start_soon(crash)
-        await handler.run(event, None, client=driver.service)
-    driver.service.fail_invocation(driver.arn, TimeoutError("Task timed out"))
+    await crash_when(started, driver)
 
     output = await driver.invoke()
     if not retry:
@@ -309,16 +316,7 @@ async def test_at_least_once_step_reruns_after_a_crash() -> None:
 
     driver = Driver(handler)
     driver.start()
-    event = driver.service.invocation_event(driver.arn)
-    async with anyio.create_task_group() as tg:
-
-        async def crash() -> None:
-            await started.wait()
-            tg.cancel_scope.cancel()
-
-        tg.start_soon(crash)
-        await handler.run(event, None, client=driver.service)
-    driver.service.fail_invocation(driver.arn, TimeoutError("Task timed out"))
+    await crash_when(started, driver)
     assert await driver.invoke() == {"Status": "SUCCEEDED", "Result": '"sent"'}
     assert runs == [1, 1]  # same attempt number: the interrupted attempt runs again
 
