@@ -92,6 +92,7 @@ class WireModel(BaseModel):
         populate_by_name=True,
         frozen=True,
         extra="ignore",
+        defer_build=True,  # build validators on first use: keeps `import adurable` cheap
     )
 
     def to_wire(self) -> dict[str, Any]:
