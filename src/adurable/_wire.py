@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic.alias_generators import to_pascal
 
 UTC = dt.UTC
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class OperationType(enum.StrEnum):
@@ -108,6 +109,9 @@ def _parse_timestamp(value: Any, info: ValidationInfo) -> dt.datetime | None:
     if isinstance(value, bool):
         raise ValueError("timestamp must be a number, an ISO-8601 string or a datetime")
     if isinstance(value, int | float):
+        if (info.context or {}).get("epoch", "s") == "ms" and isinstance(value, int):
+            # Exact: float division can land a millisecond off.
+            return _EPOCH + dt.timedelta(milliseconds=value)
         unit = (info.context or {}).get("epoch", "s")
         seconds = value / 1000 if unit == "ms" else float(value)
         return dt.datetime.fromtimestamp(seconds, tz=UTC)

@@ -189,3 +189,14 @@ async def test_virtual_child_writes_no_context() -> None:
     assert "ParentId" not in start and start["Type"] == "STEP"
     assert start["Id"] == "974bfc6321e227b0ff101342eaf19b336f002dc6cc99c18f0941a7755cc20fc4"
     assert short(succeed) == "STEP SUCCEED inside"
+
+
+async def test_lambda_returning_a_coroutine_works_on_every_backend() -> None:
+    async def body(child: DurableContext) -> int:
+        return await child.step(lambda _: 4, name="four")
+
+    @durable_execution
+    async def handler(event: Any, context: DurableContext) -> int:
+        return await context.run_in_child_context(lambda c: body(c), name="lam")
+
+    assert (await LocalRunner(handler).run()).result == 4

@@ -248,7 +248,7 @@ def test_operation_round_trips_in_both_timestamp_encodings(op: Operation) -> Non
     wire = op.to_wire()
     assert Operation.model_validate(wire) == op  # ISO strings
     as_ms = {
-        k: int(getattr(op, f).timestamp() * 1000)
+        k: round(getattr(op, f).timestamp() * 1000)
         for k, f in (("StartTimestamp", "start_timestamp"), ("EndTimestamp", "end_timestamp"))
         if getattr(op, f)
     }

@@ -62,7 +62,11 @@ async def call_user(func: Callable[..., Any], *args: Any) -> Any:
     """Await an async callable; run a sync one in a worker thread (it may block)."""
     if is_async_callable(func):
         return await func(*args)
-    result = await anyio.to_thread.run_sync(functools.partial(func, *args))
+    # The value travels in a box: trio refuses a worker function that returns a coroutine,
+    # and `lambda ctx: some_coroutine(ctx)` is a legitimate way to write an async body.
+    box: list[Any] = []
+    await anyio.to_thread.run_sync(lambda: box.append(func(*args)))
+    result = box[0]
     if inspect.isawaitable(result):
         result = await result
     return result
