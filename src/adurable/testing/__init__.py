@@ -11,14 +11,33 @@
 
 from adurable.testing._clock import VirtualClock
 from adurable.testing._fake import FakeService, RecordedCall, ServiceError
+from adurable.testing._replay import (
+    NewWork,
+    RecordedExecution,
+    ReplayCheckError,
+    ReplayMismatch,
+    ReplayReport,
+    operations_from_history,
+    replay_execution,
+)
+from adurable.testing._result import InvocationStatus, OperationView
 from adurable.testing._runner import ExecutionResult, LambdaContext, LocalRunner
 
 __all__ = (
     "ExecutionResult",
     "FakeService",
+    "InvocationStatus",
     "LambdaContext",
     "LocalRunner",
+    "NewWork",
+    "OperationView",
+    "RecordedExecution",
     "RecordedCall",
+    "ReplayCheckError",
+    "ReplayMismatch",
+    "ReplayReport",
     "ServiceError",
     "VirtualClock",
+    "operations_from_history",
+    "replay_execution",
 )
