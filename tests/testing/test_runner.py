@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from adurable._wire import OperationStatus, OperationType
+from adurable._wire import OperationType
 from adurable.testing import (
     ExecutionResult,
     FakeService,

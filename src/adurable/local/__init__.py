@@ -10,6 +10,8 @@
   (``run``), and answers the management API (executions, history, callbacks, stop).
 * ``VirtualClock`` (time jumps when everything waits on time; the default) and ``RealClock``.
 * ``MemoryStore`` (the default) and ``SqliteStore`` (survives a killed process).
+* ``DurableServer`` — the engine behind the Lambda REST API (durable-execution routes and
+  Invoke) on 127.0.0.1, for botocore, aiobotocore, boto3 and the AWS CLI.
 
 The service-side rules are PROTOCOL §3, §4.7 and §14; see ``LocalService``.
 """
@@ -24,11 +26,13 @@ from adurable.local._model import (
     RecordedCall,
     ServiceError,
 )
+from adurable.local._server import DurableServer
 from adurable.local._store import MemoryStore, SqliteStore, Store
 
 __all__ = (
     "ChainedInvokeRequest",
     "Clock",
+    "DurableServer",
     "ExecutionView",
     "InvokeResult",
     "LambdaContext",
