@@ -116,3 +116,18 @@ async def test_map_fanout() -> None:
 async def test_parallel_branches() -> None:
     result = await LocalRunner(load("parallel_branches").handler).run(input={})
     assert result.result == {"profile": {"name": "Jane"}, "orders": [101, 102]}
+
+
+def test_readme_main_command_prints_history_and_result() -> None:
+    cli = Path(sys.executable).parent / "adurable"
+    order = '{"order_id": "o-42", "items": [{"sku": "tea", "price": 4, "qty": 3}]}'
+    out = subprocess.run(
+        [str(cli), "run", f"{EXAMPLES / 'order_workflow.py'}:handler", "--input", order],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "WaitSucceeded" in out.stdout and "fraud-check-window" in out.stdout
+    assert "SUCCEEDED" in out.stdout
+    assert '"charge": "ch-o-42"' in out.stdout
