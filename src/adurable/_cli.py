@@ -12,7 +12,8 @@
 the execution history; ``serve`` runs ``adurable.local``'s HTTP server (the Lambda API on the real
 paths; real time unless ``--virtual-time``); the other commands talk to a running server (or
 anything speaking the Lambda API) with botocore. Errors are one line on stderr and exit code 2.
-Only the standard library is needed beyond adurable's own dependencies; botocore is imported
+Only the standard library is needed beyond adurable's own dependencies; botocore (through
+adurable's service module, the one place that knows it) is imported
 by the client commands alone.
 """
 
@@ -561,51 +562,23 @@ async def _stop_on_signal(scope: anyio.CancelScope) -> None:
 # -- client commands --------------------------------------------------------------------------
 
 
-def _client(args: argparse.Namespace) -> Any:
-    """A botocore ``lambda`` client for ``--endpoint-url`` (dummy credentials if none set)."""
-    from botocore.config import Config
+def _call(args: argparse.Namespace, method: str, **kwargs: Any) -> Any:
+    """One API call through the service module; its errors become one-line ``CliError``s."""
+    from adurable._service import LambdaApiError, call_lambda_api
 
-    session = _botocore_session()
     region = (
         args.region
         or os.environ.get("AWS_REGION")
         or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     )
-    options: dict[str, Any] = {}
-    if not (os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")):
-        options = {"aws_access_key_id": "adurable", "aws_secret_access_key": "adurable"}
-    config = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=900)
-    return session.create_client(
-        "lambda", endpoint_url=args.endpoint_url, region_name=region, config=config, **options
-    )
-
-
-@functools.cache
-def _botocore_session() -> Any:
-    """One botocore session per process (it caches the loaded service model)."""
-    import botocore.session
-
-    return botocore.session.get_session()
-
-
-def _call(args: argparse.Namespace, method: str, **kwargs: Any) -> Any:
-    """One API call; botocore's errors become one-line ``CliError``s."""
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-
-    client = _client(args)
     try:
-        return getattr(client, method)(**kwargs)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise CliError(f"{error.get('Code')}: {error.get('Message')}") from None
-    except EndpointConnectionError:
-        raise CliError(
-            f"cannot connect to {args.endpoint_url} (is 'adurable serve' running?)"
-        ) from None
-    except BotoCoreError as exc:
+        return call_lambda_api(method, endpoint_url=args.endpoint_url, region=region, **kwargs)
+    except LambdaApiError as exc:
+        if exc.unreachable:
+            raise CliError(
+                f"cannot connect to {args.endpoint_url} (is 'adurable serve' running?)"
+            ) from None
         raise CliError(str(exc)) from None
-    finally:
-        client.close()
 
 
 def _pages(args: argparse.Namespace, method: str, key: str, **kwargs: Any) -> Iterator[Any]:

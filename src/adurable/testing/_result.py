@@ -16,7 +16,6 @@ import datetime as dt
 import enum
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from adurable._errors import RetryableSerDesError, SerDesError
@@ -32,7 +31,7 @@ from adurable._wire import (
     StepDetails,
     WaitDetails,
 )
-from adurable.testing._clock import VirtualClock
+from adurable.local._context import LambdaContext  # re-exported: one stand-in for both
 
 __all__ = ("ExecutionResult", "InvocationStatus", "LambdaContext", "OperationView")
 
@@ -55,30 +54,6 @@ class InvocationStatus(enum.StrEnum):
     STARTED = "STARTED"
     READY = "READY"
     CANCELLED = "CANCELLED"
-
-
-@dataclass
-class LambdaContext:
-    """Stands in for the Lambda runtime's context object; time comes from the fake's clock."""
-
-    aws_request_id: str
-    function_name: str = "fn"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = ""
-    memory_limit_in_mb: int = 128
-    log_group_name: str = "/aws/lambda/fn"
-    log_stream_name: str = "adurable-local"
-    #: Lambda timeout for this invocation, seconds.
-    timeout_seconds: float = 900.0
-    clock: VirtualClock | None = field(default=None, repr=False)
-    started_at: float = 0.0
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left in this invocation (virtual time when a clock is attached)."""
-        if self.clock is None:
-            return int(self.timeout_seconds * 1000)
-        elapsed = self.clock.now() - self.started_at
-        return max(0, int((self.timeout_seconds - elapsed) * 1000))
 
 
 # ---------------------------------------------------------------------------- operations
