@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,12 @@ def test_serve_round_trip(
     assert out.splitlines()[1].split()[:2] == ["a1", "RUNNING"]
     assert out.splitlines()[1].split()[-1] == arn
 
-    code, out, _ = cli(capsys, "history", arn, *endpoint)
+    # An Event invoke returns before the first invocation ran: ask again until it has (HTTP
+    # round trips only, no sleeping).
+    for _ in range(500):
+        code, out, _ = cli(capsys, "history", arn, *endpoint)
+        if "CallbackStarted" in out:
+            break
     started = next(line for line in out.splitlines() if "CallbackStarted" in line)
     callback_id = started.split("callback ")[-1]
     assert cli(capsys, "callback", "heartbeat", callback_id, *endpoint)[0] == 0
@@ -136,8 +142,16 @@ def test_serve_round_trip(
 # -- client commands in-process, against an in-process server -----------------------------------
 
 
+@dataclasses.dataclass
+class InProcessServer:
+    url: str
+    #: Block until the execution has settled (ended, or waits on the outside world): an Event
+    #: invoke returns before the first invocation has run.
+    settle: Callable[[str], None]
+
+
 @pytest.fixture(params=["asyncio", "trio"])
-def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+def in_process(request: pytest.FixtureRequest) -> Iterator[InProcessServer]:
     engine = LocalEngine(clock=VirtualClock())
     engine.register("approval", apps.approval)
     engine.register("fails", apps.fails)
@@ -145,25 +159,36 @@ def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
         start_blocking_portal(request.param) as portal,
         portal.wrap_async_context_manager(DurableServer(engine)) as server,
     ):
-        yield server.url
+        yield InProcessServer(server.url, lambda arn: portal.call(engine.wait_until_done, arn))
 
 
-def _start_approval(capsys: pytest.CaptureFixture[str], url: str, name: str) -> tuple[str, str]:
-    """Start an approval execution; its ARN and callback id."""
+@pytest.fixture
+def server_url(in_process: InProcessServer) -> str:
+    return in_process.url
+
+
+def _start_approval(
+    capsys: pytest.CaptureFixture[str], served: InProcessServer, name: str
+) -> tuple[str, str]:
+    """Start an approval execution; its ARN and callback id once it waits for the callback."""
+    url = served.url
     code, _, err = cli(
         capsys, "invoke", "approval:$LATEST", "--event", "--name", name, "--endpoint-url", url
     )
     assert code == 0, err
     arn = err.split()[-1]
+    served.settle(arn)
     _, out, _ = cli(capsys, "history", arn, "--json", "--endpoint-url", url)
     events: list[dict[str, Any]] = json.loads(out)
     started = next(e for e in events if e["EventType"] == "CallbackStarted")
     return arn, started["CallbackStartedDetails"]["CallbackId"]
 
 
-def test_callback_failure_and_stop(server_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    url = ("--endpoint-url", server_url)
-    _, callback_id = _start_approval(capsys, server_url, "to-fail")
+def test_callback_failure_and_stop(
+    in_process: InProcessServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = ("--endpoint-url", in_process.url)
+    _, callback_id = _start_approval(capsys, in_process, "to-fail")
     code, _, err = cli(
         capsys,
         "callback",
@@ -179,7 +204,7 @@ def test_callback_failure_and_stop(server_url: str, capsys: pytest.CaptureFixtur
     )
     assert (code, err.strip()) == (0, f"callback {callback_id} failed")
 
-    arn2, _ = _start_approval(capsys, server_url, "to-stop")
+    arn2, _ = _start_approval(capsys, in_process, "to-stop")
     code, _, err = cli(capsys, "stop", arn2, "--error-message", "enough", *url)
     assert code == 0
     assert err.startswith("stopped at ")
