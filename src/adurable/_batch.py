@@ -11,14 +11,16 @@ official SDK.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from adurable._errors import BatchCompletionError, ChildContextError, SerDesError
 from adurable._failures import rebuild_error
 from adurable._serde import register_batch_result_type
-from adurable._wire import ErrorObject
+
+if TYPE_CHECKING:
+    from adurable._wire import ErrorObject
 
 __all__ = ("BatchItem", "BatchItemStatus", "BatchResult", "CompletionReason", "infer_reason")
 
@@ -72,10 +74,16 @@ class BatchItem(Generic[T]):
                 index=int(data["index"]),
                 status=BatchItemStatus(data["status"]),
                 result=data.get("result"),
-                error=ErrorObject.model_validate(error) if error is not None else None,
+                error=_error_object(error) if error is not None else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SerDesError(f"Malformed batch item {data!r}: {exc}") from exc
+
+
+def _error_object(raw: Any) -> ErrorObject:
+    from adurable._wire import ErrorObject  # failed items only: keeps pydantic off the import path
+
+    return ErrorObject.model_validate(raw)
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,11 @@ class BatchResult(Generic[T]):
             )
 
     # -- wire form ----------------------------------------------------------------------------
+
+    def wire_items(self) -> tuple[Iterator[dict[str, Any]], str]:
+        """``to_dict()``'s items one at a time, and its completion reason (the codec streams a
+        large result instead of building every item dict at once)."""
+        return (item.to_dict() for item in self.all), self.completion_reason.value
 
     def to_dict(self) -> dict[str, Any]:
         """``{"all": [item dicts], "completionReason": "<reason>"}`` (§7.9.7)."""

@@ -10,8 +10,10 @@ Group commit (PROTOCOL §8, with the project decision noted before §8.4):
 * asynchronous updates (a step's or context's START) ride along with the next call, or go out
   after ``idle`` seconds without a synchronous update so the service sees a long step's START;
 * at most 250 updates and 750 KiB per call (the first update of a batch is always taken);
+  batches are cut as updates are queued, and a batch that is already full is sent without
+  that yield, so the tasks the previous answer woke run while the call is in flight;
 * a synchronous caller is released only after the response's operations, and any paged
-  remainder, are merged into the journal (§8.5);
+  remainder, are merged into the journal (§8.5); the callers of one batch share one event;
 * ``refresh()`` forces a call even when nothing is queued (``Updates: []``): the service
   applies due timers while processing any checkpoint, so its response carries them (§8.6).
   Refreshes queued together share one call, and a refresh rides along with queued updates.
@@ -23,18 +25,17 @@ reads ``failure`` to classify the invocation's answer.
 
 from __future__ import annotations
 
-import json
-import uuid
+import os
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Generator
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 
+from adurable._enums import OperationType
 from adurable._errors import CheckpointFailed, SuspendExecution
-from adurable._wire import Operation, OperationType, OperationUpdate
+from adurable._fastwire import Update
 
 if TYPE_CHECKING:
     from adurable._journal import Journal
@@ -45,13 +46,46 @@ MAX_BATCH_BYTES = 768_000
 IDLE_SECONDS = 0.1
 
 
-@dataclass(slots=True)
-class _Item:
-    update: OperationUpdate | None  # None: a flush or refresh marker
-    size: int
-    done: anyio.Event | None  # set once the batch holding this item is merged (sync items)
-    error: BaseException | None = None
-    refresh: bool = False  # a marker that makes its batch call the service even if empty
+def _uuid4() -> str:
+    """A random UUID4 string (the ClientToken of one checkpoint request), without importing
+    ``uuid`` (and ``platform``) on the cold path."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class _Done:
+    """An awaitable that is already complete (awaiting it never yields to the event loop)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # pragma: no cover - makes this a generator
+
+
+DONE: Awaitable[None] = _Done()
+
+
+class _Batch:
+    """Updates that go out in one call, filled in queue order up to the limits.
+
+    Batches are cut as updates are queued (the first update of a batch is always taken), which
+    gives the boundaries a greedy cut at send time would give. Synchronous callers wait on the
+    batch's one event (made when the first of them joins) instead of an event each.
+    """
+
+    __slots__ = ("done", "error", "refresh", "size", "sync", "updates")
+
+    def __init__(self) -> None:
+        self.updates: list[Update] = []
+        self.size = 0
+        self.sync = 0  # synchronous callers waiting on this batch
+        self.refresh = False  # call the service even if no update is queued
+        self.done: anyio.Event | None = None  # set once the response is merged
+        self.error: BaseException | None = None  # what its waiters raise, if anything
 
 
 class CheckpointBatcher:
@@ -75,9 +109,12 @@ class CheckpointBatcher:
         self._max_operations = max_operations
         self._max_bytes = max_bytes
         self._idle = idle
-        self._queue: deque[_Item] = deque()
-        self._sync_queued = 0
-        self._wakeup = anyio.Event()
+        self._queue: deque[_Batch] = deque()  # the last one is open (still taking updates)
+        self._queued = 0  # updates in the queue
+        #: The running backend's Event class: ``anyio.Event()`` looks the backend up each time.
+        self._event_class: type[anyio.Event] = type(anyio.Event())
+        self._sync_queued = 0  # synchronous waiters in the queue
+        self._wakeup: anyio.Event | None = None  # set while the task waits for updates
         self._closed = False
         #: The error that stopped checkpointing, if any (a BotoClientError normally).
         self.failure: BaseException | None = None
@@ -86,27 +123,53 @@ class CheckpointBatcher:
         #: True when an EXECUTION update was accepted: the execution is complete.
         self.completed = False
         self.calls = 0
-        #: Called with the operations of every merged response (plugins' on_operation_change).
-        self.on_merge: Callable[[list[Operation]], None] | None = None
+        #: Called with the ids of the operations of every merged response (plugins'
+        #: on_operation_change).
+        self.on_merge: Callable[[list[str]], None] | None = None
 
     # -- producer side ------------------------------------------------------------------------
 
-    def enqueue(self, update: OperationUpdate | None, *, sync: bool) -> _Item:
-        """Queue ``update``; raises at once if checkpointing already stopped."""
-        self._raise_if_stopped()
-        size = len(json.dumps(update.to_wire()).encode()) if update is not None else 0
-        item = _Item(update, size, anyio.Event() if sync else None)
-        self._queue.append(item)
+    def enqueue(self, update: Update | None, *, sync: bool) -> _Batch:
+        """Queue ``update`` (None: nothing, e.g. to wait for what is queued) in the open batch,
+        or in a new one when it would overflow; raises at once if checkpointing stopped."""
+        if self.failure is not None or self.revoked or self._closed:
+            self._raise_if_stopped()
+        queue = self._queue
+        batch = queue[-1] if queue else None
+        if update is not None:
+            if batch is None or (
+                batch.updates
+                and (
+                    len(batch.updates) >= self._max_operations
+                    or batch.size + update.size > self._max_bytes
+                )
+            ):
+                batch = _Batch()
+                queue.append(batch)
+            batch.updates.append(update)
+            batch.size += update.size
+            self._queued += 1
+        elif batch is None:
+            batch = _Batch()
+            queue.append(batch)
         if sync:
+            batch.sync += 1
             self._sync_queued += 1
-        self._wakeup.set()
-        return item
+            if batch.done is None:
+                batch.done = self._event_class()
+        if self._wakeup is not None:
+            self._wakeup.set()
+        return batch
 
-    async def checkpoint(self, update: OperationUpdate, *, sync: bool) -> None:
-        """Record ``update``. Sync: returns once it is durable and the journal is merged."""
-        item = self.enqueue(update, sync=sync)
-        if sync:
-            await self._wait(item)
+    def checkpoint(self, update: Update, *, sync: bool) -> Awaitable[None]:
+        """Record ``update``; await the result. Sync: completes once the update is durable and
+        the journal is merged; async: already complete (the update rides along later).
+
+        A plain function, so an async update costs no coroutine and a sync one a single frame.
+        Raises at once if checkpointing already stopped.
+        """
+        batch = self.enqueue(update, sync=sync)
+        return self._wait(batch) if sync else DONE
 
     async def flush(self) -> None:
         """Wait until everything queued so far has been sent and merged."""
@@ -120,20 +183,22 @@ class CheckpointBatcher:
         The answer carries what the service changed meanwhile (waits it completed, retries it
         made READY). Raises like ``checkpoint`` when checkpointing has stopped or fails.
         """
-        item = self.enqueue(None, sync=True)
-        item.refresh = True
-        await self._wait(item)
+        batch = self.enqueue(None, sync=True)
+        batch.refresh = True
+        await self._wait(batch)
 
     def close(self) -> None:
         """Stop accepting updates (suspension or invocation end); queued async ones are dropped."""
         self._closed = True
-        self._wakeup.set()
+        if self._wakeup is not None:
+            self._wakeup.set()
 
-    async def _wait(self, item: _Item) -> None:
-        assert item.done is not None
-        await item.done.wait()
-        if item.error is not None:
-            raise item.error
+    @staticmethod
+    async def _wait(batch: _Batch) -> None:
+        assert batch.done is not None
+        await batch.done.wait()
+        if batch.error is not None:
+            raise batch.error
 
     def _raise_if_stopped(self) -> None:
         if self.failure is not None:
@@ -160,8 +225,13 @@ class CheckpointBatcher:
                         await self._wait_for_items()
                 if self._closed:
                     continue
-            await self._let_others_join()
-            batch = self._take_batch()
+            if len(self._queue) == 1 and len(self._queue[0].updates) < self._max_operations:
+                await self._let_others_join()
+            # else the head batch is closed (full): send it at once, so the tasks its
+            # predecessor's answer woke run while this call is in flight.
+            batch = self._queue.popleft()
+            self._queued -= len(batch.updates)
+            self._sync_queued -= batch.sync
             await self._send(batch)
             if self.failure is not None or self.revoked or self.completed:
                 self._stop_with_pending()
@@ -172,56 +242,41 @@ class CheckpointBatcher:
         that are runnable right now (a fan-out's siblings) join this call whatever order the
         scheduler runs them in."""
         while True:
-            queued = len(self._queue)
+            queued = self._queued
             await anyio.lowlevel.checkpoint()
-            if len(self._queue) == queued or len(self._queue) >= self._max_operations:
+            if self._queued == queued or self._queued >= self._max_operations:
                 return
 
     async def _wait_for_items(self) -> None:
-        self._wakeup = anyio.Event()
-        await self._wakeup.wait()
+        self._wakeup = wakeup = self._event_class()
+        try:
+            await wakeup.wait()
+        finally:
+            self._wakeup = None
 
-    def _take_batch(self) -> list[_Item]:
-        batch: list[_Item] = []
-        operations = size = 0
-        while self._queue:
-            item = self._queue[0]
-            if item.update is not None:
-                if batch and (
-                    operations >= self._max_operations or size + item.size > self._max_bytes
-                ):
-                    break
-                operations += 1
-                size += item.size
-            batch.append(self._queue.popleft())
-            if item.done is not None:
-                self._sync_queued -= 1
-        return batch
-
-    async def _send(self, batch: list[_Item]) -> None:
-        updates = [item.update for item in batch if item.update is not None]
+    async def _send(self, batch: _Batch) -> None:
         error: BaseException | None = None
-        if updates or any(item.refresh for item in batch):
+        if batch.updates or batch.refresh:
             try:
-                await self._call(updates)
+                await self._call(batch.updates)
             except Exception as exc:  # delivered to waiters, classified by the entry point
                 self.failure = exc
                 error = CheckpointFailed(exc)
         if error is None and self.revoked:
             error = SuspendExecution("the service withdrew this invocation's checkpoint token")
-        for item in batch:
-            if item.done is not None:
-                item.error = error
-                item.done.set()
+        if batch.done is not None:
+            batch.error = error
+            batch.done.set()
 
-    async def _call(self, updates: list[OperationUpdate]) -> None:
+    async def _call(self, updates: list[Update]) -> None:
         assert self.token is not None
         self.calls += 1
-        response = await self._service.checkpoint(self._arn, self.token, updates, str(uuid.uuid4()))
-        state = response.new_execution_state
-        self._journal.apply(state.operations)
-        changed = list(state.operations)
-        if response.checkpoint_token is None:
+        reply = await self._service.send_checkpoint(
+            self._arn, self.token, [u.wire for u in updates], _uuid4()
+        )
+        self._journal.apply_raw(reply.operations)
+        changed = [op["Id"] for op in reply.operations] if self.on_merge is not None else []
+        if reply.checkpoint_token is None:
             if any(u.type is OperationType.EXECUTION for u in updates):
                 self.completed = True
             else:
@@ -230,12 +285,13 @@ class CheckpointBatcher:
             if self.on_merge is not None:
                 self.on_merge(changed)
             return
-        self.token = response.checkpoint_token
-        marker = state.next_marker
+        self.token = reply.checkpoint_token
+        marker = reply.next_marker
         while marker:
-            page = await self._service.get_state(self._arn, self.token, marker)
-            self._journal.apply(page.operations)
-            changed.extend(page.operations)
+            page = await self._service.fetch_state(self._arn, self.token, marker)
+            self._journal.apply_raw(page.operations)
+            if self.on_merge is not None:
+                changed.extend(op["Id"] for op in page.operations)
             marker = page.next_marker
         if self.on_merge is not None:
             self.on_merge(changed)
@@ -248,8 +304,8 @@ class CheckpointBatcher:
         else:
             error = SuspendExecution("checkpointing has stopped")
         while self._queue:
-            item = self._queue.popleft()
-            if item.done is not None:
-                item.error = error
-                item.done.set()
-        self._sync_queued = 0
+            batch = self._queue.popleft()
+            if batch.done is not None:
+                batch.error = error
+                batch.done.set()
+        self._sync_queued = self._queued = 0

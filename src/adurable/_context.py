@@ -8,34 +8,37 @@ coroutine of one ``_ops`` function. Always ``await`` what these methods return.
 from __future__ import annotations
 
 import functools
-import random
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from adurable._batch import BatchResult
-from adurable._config import (
-    CallbackConfig,
-    ChildConfig,
-    InvokeConfig,
-    MapConfig,
-    ParallelConfig,
-    StepConfig,
-    WaitForCallbackConfig,
-    WaitForConditionConfig,
-)
 from adurable._duration import Duration
 from adurable._errors import ValidationError
 from adurable._logger import DurableLogger
-from adurable._ops.callback import Callback, create_callback_operation, wait_for_callback_operation
 from adurable._ops.child import run_child
-from adurable._ops.concurrent import map_operation, parallel_operation
-from adurable._ops.condition import wait_for_condition_operation
-from adurable._ops.invoke import invoke_operation
 from adurable._ops.step import StepContext, is_async_callable, run_step
 from adurable._ops.wait import run_wait
 from adurable._scope import Scope
+
+if TYPE_CHECKING:
+    import random
+    import uuid
+
+    from adurable._batch import BatchResult
+    from adurable._config import (
+        CallbackConfig,
+        ChildConfig,
+        InvokeConfig,
+        MapConfig,
+        ParallelConfig,
+        StepConfig,
+        WaitForCallbackConfig,
+        WaitForConditionConfig,
+    )
+    from adurable._ops.callback import Callback
+
+# Callbacks, invoke, wait_for_condition, map and parallel are imported on first use: a handler
+# that only runs steps never loads them (a shorter cold start).
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -159,6 +162,8 @@ class DurableContext:
         completed, then returns its result or raises ``CallbackTimeoutError`` /
         ``CallbackExternalError``. Creating never raises for a failed callback.
         """
+        from adurable._ops.callback import create_callback_operation
+
         return create_callback_operation(self._scope, name, config)
 
     def wait_for_callback(
@@ -171,6 +176,8 @@ class DurableContext:
         retries) and wait for the result. Raises ``CallbackTimeoutError``,
         ``CallbackExternalError`` or ``CallbackSubmitterError``."""
         name = name or getattr(submitter, "_original_name", None)
+        from adurable._ops.callback import wait_for_callback_operation
+
         return wait_for_callback_operation(self._scope, submitter, name, config, DurableContext)
 
     def invoke(
@@ -185,6 +192,8 @@ class DurableContext:
         The invocation suspends until the target finishes; raises ``InvokeError`` if it
         failed, timed out or was stopped.
         """
+        from adurable._ops.invoke import invoke_operation
+
         return invoke_operation(self._scope, function_name, payload, name, config)
 
     def wait_for_condition(
@@ -195,6 +204,8 @@ class DurableContext:
     ) -> Coroutine[Any, Any, Any]:
         """Poll ``check(state, ctx)`` until ``config.wait_strategy`` stops; between polls the
         invocation suspends. Returns the final state; raises ``WaitForConditionError``."""
+        from adurable._ops.condition import wait_for_condition_operation
+
         return wait_for_condition_operation(self._scope, check, config, name)
 
     def map(
@@ -208,6 +219,8 @@ class DurableContext:
         ``config.max_concurrency``), each in its own child context. Returns a BatchResult in
         index order; item failures do not raise (use ``throw_if_error()``)."""
         name = name or getattr(func, "_original_name", None)
+        from adurable._ops.concurrent import map_operation
+
         return map_operation(self._scope, inputs, func, name, config, DurableContext)
 
     def parallel(
@@ -218,6 +231,8 @@ class DurableContext:
     ) -> Coroutine[Any, Any, BatchResult[Any]]:
         """Run each branch ``func(ctx)`` (or ``ParallelBranch``) concurrently in its own child
         context. Returns a BatchResult in branch order."""
+        from adurable._ops.concurrent import parallel_operation
+
         return parallel_operation(self._scope, functions, name, config, DurableContext)
 
     # -- replay-safe helpers (no checkpoint) ----------------------------------------------------
@@ -225,10 +240,14 @@ class DurableContext:
     def random(self) -> random.Random:
         """A ``random.Random`` seeded from the execution and the current operation position:
         the same numbers on every replay, different ones in every execution."""
+        import random
+
         return random.Random(self._scope.deterministic_seed())
 
     def uuid4(self) -> uuid.UUID:
         """A version-4 UUID that is the same on every replay of this execution."""
+        import uuid
+
         return uuid.UUID(bytes=self._scope.deterministic_seed()[:16], version=4)
 
 

@@ -11,6 +11,8 @@ with the official SDK's names (``aws_durable_execution_sdk_python.exceptions.Ste
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from adurable._errors import (
     DurableExecutionsError,
     DurableOperationError,
@@ -18,7 +20,9 @@ from adurable._errors import (
     error_class_for,
     is_serdes_error_type,
 )
-from adurable._wire import ErrorObject
+
+if TYPE_CHECKING:
+    from adurable._wire import ErrorObject
 
 __all__ = (
     "UNKNOWN_ERROR_MESSAGE",
@@ -59,6 +63,8 @@ def error_object_from_exception(exc: BaseException) -> ErrorObject:
     DurableOperationError contributes its ``message``/``data``/``stack_trace``; any other
     exception gives ``ErrorMessage=str(exc)`` with no data or stack trace. Never raises.
     """
+    from adurable._wire import ErrorObject  # failures only: keeps pydantic off the import path
+
     if isinstance(exc, SerDesError):
         return ErrorObject(
             error_message=exc.message,

@@ -6,7 +6,12 @@ time and never depend on scheduling order.
 
 from __future__ import annotations
 
-from hashlib import blake2b
+try:  # what hashlib.blake2b is, without importing hashlib's OpenSSL bindings (~4 ms)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import blake2b
+
+__all__ = ("blake2b", "branch_id", "hash_id", "operation_id")
 
 
 def hash_id(raw: str) -> str:

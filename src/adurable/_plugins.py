@@ -20,10 +20,13 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from adurable._enums import OperationStatus, OperationType
 from adurable._errors import PluginLoadError
-from adurable._wire import ErrorObject, Operation, OperationStatus, OperationType
+
+if TYPE_CHECKING:
+    from adurable._wire import ErrorObject, Operation
 
 _log = logging.getLogger("adurable.plugins")
 

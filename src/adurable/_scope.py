@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 
 from adurable._batcher import CheckpointBatcher
+from adurable._enums import OperationAction, OperationStatus, OperationType
 from adurable._errors import (
     NonDeterministicExecutionError,
     OrphanedChildException,
@@ -26,24 +26,17 @@ from adurable._errors import (
     TimedSuspendExecution,
 )
 from adurable._failures import error_object_from_exception
-from adurable._ids import operation_id
+from adurable._fastwire import Update
+from adurable._ids import blake2b, operation_id
 from adurable._journal import Identity, Journal
 from adurable._logger import DEFAULT_LOGGER, DurableLogger
-from adurable._plugins import (
-    OperationEndInfo,
-    OperationStartInfo,
-    PluginRun,
-    UserFunctionEndInfo,
-    UserFunctionOutcome,
-    UserFunctionStartInfo,
-)
-from adurable._wire import (
-    Operation,
-    OperationAction,
-    OperationStatus,
-    OperationType,
-    OperationUpdate,
-)
+
+if TYPE_CHECKING:
+    from adurable._plugins import OperationStartInfo, PluginRun
+    from adurable._wire import Operation
+
+# adurable._plugins is imported where plugins are involved only: an invocation has a PluginRun
+# (which needed that module) or takes none of those paths.
 
 #: Raises the suspension for a scope: root scopes end the invocation, branch scopes
 #: (map/parallel) report to their coordinator.
@@ -93,6 +86,16 @@ class Invocation:
     #: This invocation's plugins (None when none are registered).
     plugins: PluginRun | None = None
     base_logger: Any = DEFAULT_LOGGER
+    _cancel_scope_class: type[anyio.CancelScope] | None = field(default=None, repr=False)
+
+    def cancel_scope(self) -> anyio.CancelScope:
+        """A new cancel scope (``anyio.CancelScope()`` looks the backend up every time)."""
+        cls = self._cancel_scope_class
+        if cls is None:
+            scope = anyio.CancelScope()
+            self._cancel_scope_class = type(scope)
+            return scope
+        return cls()
 
     async def suspend(self, message: str, resume_at: float | None = None) -> NoReturn:
         """End the invocation PENDING: flush pending checkpoints, then cancel the user code.
@@ -116,6 +119,20 @@ class Invocation:
 class Scope:
     """One durable context: id allocation, parent id, replay status, logging, suspension."""
 
+    __slots__ = (
+        "_counter",
+        "_draws",
+        "_durable_logger",
+        "_logger",
+        "_suspender",
+        "fence",
+        "invocation",
+        "journal",
+        "parent_id",
+        "prefix",
+        "replaying",
+    )
+
     def __init__(
         self,
         invocation: Invocation,
@@ -136,7 +153,7 @@ class Scope:
         self._counter = 0
         self._draws = 0
         self._logger: Any = invocation.base_logger
-        self.logger = self._make_logger()
+        self._durable_logger: DurableLogger | None = None
 
     # -- ids ----------------------------------------------------------------------------------
 
@@ -149,7 +166,7 @@ class Scope:
         """32 bytes fixed by (execution, context, position, call number): replay-safe."""
         self._draws += 1
         raw = f"{self.execution_arn}|{self.prefix or ''}|{self._counter}|{self._draws}"
-        return hashlib.blake2b(raw.encode(), digest_size=32).digest()
+        return blake2b(raw.encode(), digest_size=32).digest()
 
     def peek_next_id(self) -> str:
         return operation_id(self.prefix, self._counter + 1)
@@ -203,6 +220,8 @@ class Scope:
             raise
         plugins = self.invocation.plugins
         if plugins and stored is not None:
+            from adurable._plugins import OperationEndInfo, OperationStartInfo
+
             if stored.status.is_terminal:
                 if op_id in self.invocation.updated_operation_ids:  # completed while suspended
                     plugins.operation_end(OperationEndInfo.of(stored, is_replayed=True))
@@ -210,18 +229,25 @@ class Scope:
                 plugins.operation_start(OperationStartInfo.of(stored, is_replayed=True))
         return stored
 
-    def update(self, op_id: str, wanted: Identity, **fields: Any) -> OperationUpdate:
-        return OperationUpdate(
-            id=op_id,
+    def update(
+        self, op_id: str, wanted: Identity, action: OperationAction, **fields: Any
+    ) -> Update:
+        """The update of ``op_id`` (its identity repeated, §4.3); ``fields`` as for Update."""
+        return Update(
+            op_id,
+            wanted.type,
+            action,
             parent_id=wanted.parent_id,
             name=wanted.name,
-            type=wanted.type,
             sub_type=wanted.sub_type,
             **fields,
         )
 
-    async def checkpoint(self, update: OperationUpdate, *, sync: bool) -> None:
-        """Record ``update``; raises OrphanedChildException once this scope is fenced off."""
+    def checkpoint(self, update: Update, *, sync: bool) -> Awaitable[None]:
+        """Record ``update`` (await the result: see ``CheckpointBatcher.checkpoint``).
+
+        Raises OrphanedChildException once this scope is fenced off.
+        """
         if self.fence is not None and self.fence.closed:
             raise OrphanedChildException(
                 f"operation {update.id} belongs to a map/parallel branch that has stopped; "
@@ -230,8 +256,12 @@ class Scope:
             )
         plugins = self.invocation.plugins
         if not plugins:
-            await self.invocation.batcher.checkpoint(update, sync=sync)
-            return
+            return self.invocation.batcher.checkpoint(update, sync=sync)
+        return self._checkpoint_reported(update, sync, plugins)
+
+    async def _checkpoint_reported(self, update: Update, sync: bool, plugins: PluginRun) -> None:
+        from adurable._plugins import OperationEndInfo
+
         if update.action is OperationAction.START:
             plugins.operation_start(self._started_info(update))
         await self.invocation.batcher.checkpoint(update, sync=sync)
@@ -240,7 +270,9 @@ class Scope:
             if recorded is not None and recorded.status.is_terminal:
                 plugins.operation_end(OperationEndInfo.of(recorded, is_replayed=False))
 
-    def _started_info(self, update: OperationUpdate) -> OperationStartInfo:
+    def _started_info(self, update: Update) -> OperationStartInfo:
+        from adurable._plugins import OperationStartInfo
+
         return OperationStartInfo(
             operation_id=update.id,
             operation_type=update.type,
@@ -252,7 +284,6 @@ class Scope:
             status=OperationStatus.STARTED,
         )
 
-    @contextlib.contextmanager
     def user_function(
         self,
         op_id: str,
@@ -260,12 +291,24 @@ class Scope:
         *,
         attempt: int | None = None,
         is_replay_children: bool = False,
-    ) -> Iterator[None]:
+    ) -> contextlib.AbstractContextManager[None]:
         """Report a user body (step attempt, check, context body) to the plugins around it."""
+        if not self.invocation.plugins:
+            return _NO_PLUGINS
+        return self._reported(op_id, wanted, attempt, is_replay_children)
+
+    @contextlib.contextmanager
+    def _reported(
+        self, op_id: str, wanted: Identity, attempt: int | None, is_replay_children: bool
+    ) -> Iterator[None]:
         plugins = self.invocation.plugins
-        if not plugins:
-            yield
-            return
+        assert plugins is not None
+        from adurable._plugins import (
+            UserFunctionEndInfo,
+            UserFunctionOutcome,
+            UserFunctionStartInfo,
+        )
+
         fields: dict[str, Any] = {
             "operation_id": op_id,
             "operation_type": wanted.type,
@@ -321,15 +364,25 @@ class Scope:
 
     # -- logging ------------------------------------------------------------------------------
 
-    def _make_logger(self) -> DurableLogger:
-        extra = {"executionArn": self.execution_arn}
-        if self.parent_id:
-            extra["parentId"] = self.parent_id
-        return DurableLogger(self._logger, extra, lambda: self.replaying)
+    @property
+    def logger(self) -> DurableLogger:
+        """This context's replay-aware logger (made on first use: most scopes never log)."""
+        logger = self._durable_logger
+        if logger is None:
+            extra = {"executionArn": self.execution_arn}
+            if self.parent_id:
+                extra["parentId"] = self.parent_id
+            logger = self._durable_logger = DurableLogger(
+                self._logger, extra, lambda: self.replaying
+            )
+        return logger
 
     def set_logger(self, logger: Any) -> None:
         self._logger = logger
-        self.logger = self._make_logger()
+        self._durable_logger = None
+
+
+_NO_PLUGINS: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 def _now() -> dt.datetime:

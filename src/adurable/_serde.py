@@ -19,14 +19,12 @@ codec and turn unexpected failures into :class:`SerDesError`.
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import json
-import uuid
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from json.encoder import encode_basestring_ascii
 from typing import Any, Generic, Protocol, TypeVar, cast
 
@@ -36,6 +34,7 @@ __all__ = (
     "DEFAULT_JSON_SERDES",
     "EXTENDED_TYPES_SERDES",
     "PASSTHROUGH_SERDES",
+    "READ_BACK_SERDES",
     "BatchResultType",
     "ExtendedTypeSerDes",
     "JsonSerDes",
@@ -44,7 +43,9 @@ __all__ = (
     "SerDesContext",
     "deserialize",
     "register_batch_result_type",
+    "round_trip",
     "serialize",
+    "serialize_within",
 )
 
 T = TypeVar("T")
@@ -141,6 +142,8 @@ def _encode_mapping(mapping: dict[Any, Any]) -> dict[Any, dict[str, Any]]:
 
 
 def _encode_bytes(value: bytes | bytearray | memoryview) -> str:
+    import base64
+
     return base64.b64encode(bytes(value)).decode("ascii")
 
 
@@ -158,8 +161,7 @@ _ENCODERS: tuple[tuple[type | tuple[type, ...], _Encoder], ...] = (
     (list, ("l", _encode_items)),
     (tuple, ("t", _encode_items)),
     ((bytes, bytearray, memoryview), ("B", _encode_bytes)),
-    (uuid.UUID, ("u", str)),
-    (Decimal, ("d", str)),
+    # UUID ("u") and Decimal ("d") come here; see _lazy_encoder.
     (_dt.datetime, ("dt", _isoformat)),
     (_dt.date, ("D", _isoformat)),
 )
@@ -176,11 +178,25 @@ def _encoder_for(kind: type) -> _Encoder:
     if _batch_result_type is not None and issubclass(kind, _batch_result_type):
         encoder = ("br", _encode_batch_result)
     else:
-        encoder = next((enc for base, enc in _ENCODERS if issubclass(kind, base)), None)
+        encoder = _lazy_encoder(kind) or next(
+            (enc for base, enc in _ENCODERS if issubclass(kind, base)), None
+        )
     if encoder is None:
         raise SerDesError(f"Unsupported type: {kind}")
     _encoder_cache[kind] = encoder
     return encoder
+
+
+def _lazy_encoder(kind: type) -> _Encoder | None:
+    """UUID and Decimal, whose modules adurable does not import (a value of either type means
+    its module is loaded). No type is both one of these and an earlier entry of _ENCODERS."""
+    uuid = sys.modules.get("uuid")
+    if uuid is not None and issubclass(kind, uuid.UUID):
+        return ("u", str)
+    decimal = sys.modules.get("decimal")
+    if decimal is not None and issubclass(kind, decimal.Decimal):
+        return ("d", str)
+    return None
 
 
 def _envelope(value: Any) -> dict[str, Any]:
@@ -205,7 +221,113 @@ def _dumps_extended(value: Any) -> str:
         return dump(value)
     if _is_plain(value):
         return _COMPACT.encode(value)
-    return _COMPACT.encode(_envelope(value))
+    parts: list[str] = []
+    if _emit(value, parts):
+        return "".join(parts)
+    return _COMPACT.encode(_envelope(value))  # the general path (and its exact errors)
+
+
+def _emit(value: Any, out: list[str]) -> bool:
+    """Append the envelope text of ``value`` to ``out`` directly, byte for byte what
+    ``_COMPACT.encode(_envelope(value))`` gives, for the common shapes: exact str, int, float,
+    bool, None, lists, tuples, dicts with str or int keys and the BatchResult class. Returns
+    False (``out`` is then garbage) for anything else; the caller takes the general path."""
+    cls = value.__class__
+    if cls is str:
+        out.append('{"t":"s","v":')
+        out.append(encode_basestring_ascii(value))
+        out.append("}")
+    elif cls is int:
+        out.append('{"t":"i","v":')
+        out.append(int.__repr__(value))
+        out.append("}")
+    elif value is None:
+        out.append('{"t":"n","v":null}')
+    elif cls is bool:
+        out.append('{"t":"b","v":true}' if value else '{"t":"b","v":false}')
+    elif cls is float:
+        out.append('{"t":"f","v":')
+        out.append(_dump_float(value))
+        out.append("}")
+    elif cls is dict:
+        out.append('{"t":"m","v":')
+        if not _emit_members(value, out):
+            return False
+        out.append("}")
+    elif cls is list or cls is tuple:
+        out.append('{"t":"l","v":[' if cls is list else '{"t":"t","v":[')
+        first = True
+        for item in value:
+            if not first:
+                out.append(",")
+            first = False
+            if not _emit(item, out):
+                return False
+        out.append("]}")
+    elif _batch_result_type is not None and cls is _batch_result_type:
+        return _emit_batch_result(value, out, None)
+    else:
+        return False
+    return True
+
+
+def _emit_batch_result(value: Any, out: list[str], limit: int | None) -> bool:
+    """The ``br`` envelope of a BatchResult, its items streamed (no ``to_dict()`` of a million
+    items at once) when the class offers ``wire_items()``. With ``limit``, raises _TooLong as
+    soon as the text written would be longer than ``limit``."""
+    stream = getattr(value, "wire_items", None)
+    if stream is None:
+        out.append('{"t":"br","v":')
+        if not _emit_members(value.to_dict(), out):
+            return False
+        out.append("}")
+        return True
+    items, reason = stream()
+    start = len(out)
+    out.append('{"t":"br","v":{"all":{"t":"l","v":[')
+    size, mark = 0, start
+    first = True
+    for item in items:
+        if not first:
+            out.append(",")
+        first = False
+        if not _emit(item, out):
+            return False
+        if limit is not None:
+            size += sum(map(len, out[mark:]))
+            mark = len(out)
+            if size > limit:
+                raise _TooLong
+    out.append(']},"completionReason":')
+    if not _emit(reason, out):
+        return False
+    out.append("}}")
+    return True
+
+
+class _TooLong(Exception):
+    """The text being written exceeds the caller's limit (see ``serialize_within``)."""
+
+
+def _emit_members(mapping: dict[Any, Any], out: list[str]) -> bool:
+    """``{"key":<envelope>,...}`` of a dict whose keys are str or int (JSON's key rules)."""
+    out.append("{")
+    first = True
+    for key, item in mapping.items():
+        if not first:
+            out.append(",")
+        first = False
+        if key.__class__ is str:
+            out.append(encode_basestring_ascii(key))
+        elif key.__class__ is int:
+            out.append(f'"{int.__repr__(key)}"')
+        else:
+            return False
+        out.append(":")
+        if not _emit(item, out):
+            return False
+    out.append("}")
+    return True
 
 
 # -- extended-type codec: decoding -------------------------------------------------------------
@@ -241,7 +363,21 @@ def _decode_mapping(value: Any, tag: str = "m") -> dict[str, Any]:
 
 
 def _decode_bytes(value: Any) -> bytes:
+    import base64
+
     return base64.b64decode(value)
+
+
+def _decode_uuid(value: Any) -> Any:
+    import uuid
+
+    return uuid.UUID(value)
+
+
+def _decode_decimal(value: Any) -> Any:
+    from decimal import Decimal
+
+    return Decimal(value)
 
 
 def _decode_datetime(value: Any) -> _dt.datetime:
@@ -261,8 +397,8 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
     "i": int,
     "f": float,
     "B": _decode_bytes,
-    "u": uuid.UUID,
-    "d": Decimal,
+    "u": _decode_uuid,
+    "d": _decode_decimal,
     "dt": _decode_datetime,
     "D": _dt.date.fromisoformat,
     "t": _decode_tuple,
@@ -300,7 +436,11 @@ def _loads_extended(data: str) -> Any:
 
 
 class BatchResultType(Protocol):
-    """What the ``br`` tag needs from the BatchResult class."""
+    """What the ``br`` tag needs from the BatchResult class.
+
+    The class may also offer ``wire_items() -> (iterable of item dicts, completion reason)``:
+    ``to_dict()``'s contents, produced one item at a time, which the encoder then streams.
+    """
 
     def to_dict(self) -> dict[str, Any]: ...
 
@@ -328,6 +468,8 @@ def _encode_batch_result(value: BatchResultType) -> dict[Any, dict[str, Any]]:
 
 
 def _decode_batch_result(value: Any) -> Any:
+    if _batch_result_type is None and "adurable._batch" not in sys.modules:
+        import adurable._batch  # noqa: F401 - registers BatchResult (loaded on first use)
     mapping = _decode_mapping(value, "br")
     if _batch_result_type is None:
         return mapping
@@ -382,7 +524,18 @@ class PassThroughSerDes(SerDes[str]):
         return data
 
 
+class _ReadBackSerDes(ExtendedTypeSerDes[T]):
+    """The default codec, for values known to be in their read-back form already.
+
+    A map/parallel's BatchResult holds item results that each went through the default codec
+    (and ErrorObjects, which read back equal): decoding its payload again would give an equal
+    value, so ``round_trip`` skips that for this codec. Decoding (replays) is the default one.
+    """
+
+
 EXTENDED_TYPES_SERDES: ExtendedTypeSerDes[Any] = ExtendedTypeSerDes()
+#: See ``_ReadBackSerDes``: only for values that are their own round trip.
+READ_BACK_SERDES: ExtendedTypeSerDes[Any] = _ReadBackSerDes()
 DEFAULT_JSON_SERDES: JsonSerDes[Any] = JsonSerDes()
 PASSTHROUGH_SERDES = PassThroughSerDes()
 
@@ -407,6 +560,60 @@ def serialize(
         raise
     except Exception as exc:
         raise SerDesError(f"Serialization failed for id: {operation_id}, error: {exc}.") from exc
+
+
+def serialize_within(
+    value: Any, limit: int, *, operation_id: str, execution_arn: str
+) -> str | None:
+    """The default codec's payload of ``value`` if it is at most ``limit`` characters long,
+    else None, found without writing all of a large BatchResult. Raises like ``serialize``.
+
+    For a map/parallel result under the default codec (``READ_BACK_SERDES``): a payload over the
+    ReplayChildren threshold is never recorded, and its items already went through this codec
+    one by one (so no error can hide in the part not written).
+    """
+    try:
+        if _batch_result_type is not None and value.__class__ is _batch_result_type:
+            parts: list[str] = []
+            try:
+                done = _emit_batch_result(value, parts, limit)
+            except _TooLong:
+                return None
+            payload = "".join(parts) if done else _dumps_extended(value)
+        else:
+            payload = _dumps_extended(value)
+    except (SerDesError, RetryableSerDesError):
+        raise
+    except Exception as exc:
+        raise SerDesError(f"Serialization failed for id: {operation_id}, error: {exc}.") from exc
+    return payload if len(payload) <= limit else None
+
+
+#: Exact types the default codec writes as plain JSON that reads back as an equal value of the
+#: same type (str, int, bool, None; floats too, NaN and infinities included).
+_SELF_ROUND_TRIPPING = frozenset({str, int, float, bool, type(None)})
+
+
+def round_trip(
+    serdes: SerDes[T] | None, value: T, *, operation_id: str, execution_arn: str
+) -> tuple[str | None, T | None]:
+    """``(payload, value as read back)``: what an operation records, and what user code gets on
+    this run, so that it is the same as on replay (§10.3). Raises like ``serialize`` and
+    ``deserialize``.
+
+    A plain scalar under the default codec is its own round trip and is not decoded again.
+    """
+    payload = serialize(serdes, value, operation_id=operation_id, execution_arn=execution_arn)
+    if payload is None:
+        return None, None
+    if serdes is READ_BACK_SERDES or (
+        value.__class__ in _SELF_ROUND_TRIPPING
+        and (serdes is None or serdes is EXTENDED_TYPES_SERDES)
+    ):
+        return payload, value
+    return payload, deserialize(
+        serdes, payload, operation_id=operation_id, execution_arn=execution_arn
+    )
 
 
 def deserialize(serdes: SerDes[T] | None, data: str, *, operation_id: str, execution_arn: str) -> T:

@@ -4,8 +4,9 @@ This is the only module of adurable that knows botocore/aiobotocore, and it impo
 ``import adurable._service`` loads neither (a cold start that is handed a client, or a test that
 uses the in-process fake, never pays for them).
 
-* :class:`DurableService` is what the rest of adurable talks to: ``checkpoint`` and ``get_state``
-  with wire models in and out.
+* :class:`DurableService` is what the rest of adurable talks to: ``send_checkpoint`` and
+  ``fetch_state``, with wire dicts in and shallowly checked raw operations out (the journal
+  validates an operation only when it is looked up; see ``_journal``).
 * :class:`ClientService` implements it over any botocore-shaped client: an object with awaitable
   ``checkpoint_durable_execution(**kw)`` and ``get_durable_execution_state(**kw)`` taking and
   returning botocore's request/response dicts (PROTOCOL §16.6). That is a user's own aiobotocore
@@ -24,7 +25,7 @@ import inspect
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 import anyio
 from anyio.lowlevel import RunVar
@@ -35,17 +36,22 @@ from adurable._errors import (
     GetExecutionStateError,
     ValidationError,
 )
+from adurable._fastwire import checked_operations
 from adurable._version import __version__
-from adurable._wire import CheckpointResponse, GetStateResponse, OperationUpdate
+
+if TYPE_CHECKING:
+    from adurable._wire import CheckpointResponse, GetStateResponse, OperationUpdate
 
 __all__ = [
+    "DEFAULT_REGION",
     "LambdaApiError",
     "call_lambda_api",
-    "DEFAULT_REGION",
     "KMS_ERROR_CODES",
     "USER_AGENT_EXTRA",
+    "CheckpointReply",
     "ClientService",
     "DurableService",
+    "StatePage",
     "LambdaClientCache",
     "classify_error",
     "current_backend",
@@ -76,31 +82,48 @@ _STALE_TOKEN_CODE = "InvalidParameterValueException"
 _STALE_TOKEN_PREFIX = "Invalid checkpoint token"
 
 
+class CheckpointReply(NamedTuple):
+    """A CheckpointDurableExecution response: the next token (None when the service withheld
+    it, §8.7) and the delta of operations, raw; ``next_marker`` pages the rest (§3.3)."""
+
+    checkpoint_token: str | None
+    operations: list[dict[str, Any]]
+    next_marker: str
+
+
+class StatePage(NamedTuple):
+    """One GetDurableExecutionState page: raw operations and the marker of the next page."""
+
+    operations: list[dict[str, Any]]
+    next_marker: str
+
+
 @runtime_checkable
 class DurableService(Protocol):
     """The two calls an invocation makes to the durable-execution service (PROTOCOL §3.3, §3.4).
 
-    Implementations raise only ``CheckpointError`` / ``GetExecutionStateError`` (classified per
-    §3.6) or cancellation.
+    Requests carry wire dicts; responses carry the service's operations as raw dicts, checked
+    shallowly (``_fastwire.checked_operations``). Implementations raise only
+    ``CheckpointError`` / ``GetExecutionStateError`` (classified per §3.6) or cancellation.
     """
 
-    async def checkpoint(
+    async def send_checkpoint(
         self,
         arn: str,
         token: str,
-        updates: Sequence[OperationUpdate],
+        updates: Sequence[Mapping[str, Any]],
         client_token: str,
-    ) -> CheckpointResponse:
+    ) -> CheckpointReply:
         """CheckpointDurableExecution. ``client_token``: one UUID4 per logical request."""
         ...
 
-    async def get_state(
+    async def fetch_state(
         self,
         arn: str,
         token: str,
         marker: str,
         max_items: int = MAX_ITEMS,
-    ) -> GetStateResponse:
+    ) -> StatePage:
         """GetDurableExecutionState: one page of operations after ``marker``."""
         ...
 
@@ -210,13 +233,13 @@ class ClientService:
     def __repr__(self) -> str:
         return f"ClientService({self.client!r})"
 
-    async def checkpoint(
+    async def send_checkpoint(
         self,
         arn: str,
         token: str,
-        updates: Sequence[OperationUpdate],
+        updates: Sequence[Mapping[str, Any]],
         client_token: str,
-    ) -> CheckpointResponse:
+    ) -> CheckpointReply:
         if not token:
             raise CheckpointError(
                 "refusing to checkpoint without a checkpoint token", retryable=True
@@ -224,21 +247,21 @@ class ClientService:
         request: dict[str, Any] = {
             "DurableExecutionArn": arn,
             "CheckpointToken": token,
-            "Updates": [update.to_wire() for update in updates],
+            "Updates": list(updates),
         }
         if client_token:  # else botocore fills in a fresh UUID4 (idempotency token)
             request["ClientToken"] = client_token
         with map_exceptions(CheckpointError):
             raw = await _awaited(self.client.checkpoint_durable_execution(**request))
-            return CheckpointResponse.model_validate(raw)
+            return _checkpoint_reply(raw)
 
-    async def get_state(
+    async def fetch_state(
         self,
         arn: str,
         token: str,
         marker: str,
         max_items: int = MAX_ITEMS,
-    ) -> GetStateResponse:
+    ) -> StatePage:
         if not token:
             raise GetExecutionStateError(
                 "refusing to fetch execution state without a checkpoint token", retryable=True
@@ -252,7 +275,70 @@ class ClientService:
             request["Marker"] = marker
         with map_exceptions(GetExecutionStateError):
             raw = await _awaited(self.client.get_durable_execution_state(**request))
-            return GetStateResponse.model_validate(raw)
+            return _state_page(raw)
+
+    # -- the same calls with validated wire models (tools and tests) ------------------------------
+
+    async def checkpoint(
+        self,
+        arn: str,
+        token: str,
+        updates: Sequence[OperationUpdate],
+        client_token: str,
+    ) -> CheckpointResponse:
+        """``send_checkpoint`` with models in and out (the whole response validated)."""
+        from adurable._wire import CheckpointResponse
+
+        reply = await self.send_checkpoint(
+            arn, token, [update.to_wire() for update in updates], client_token
+        )
+        state: dict[str, Any] = {"Operations": reply.operations}
+        if reply.next_marker:
+            state["NextMarker"] = reply.next_marker
+        with map_exceptions(CheckpointError):
+            return CheckpointResponse.model_validate(
+                {"CheckpointToken": reply.checkpoint_token, "NewExecutionState": state}
+            )
+
+    async def get_state(
+        self,
+        arn: str,
+        token: str,
+        marker: str,
+        max_items: int = MAX_ITEMS,
+    ) -> GetStateResponse:
+        """``fetch_state`` with the page validated into a model."""
+        from adurable._wire import GetStateResponse
+
+        page = await self.fetch_state(arn, token, marker, max_items)
+        with map_exceptions(GetExecutionStateError):
+            return GetStateResponse.model_validate(
+                {"Operations": page.operations, "NextMarker": page.next_marker or None}
+            )
+
+
+def _checkpoint_reply(raw: Any) -> CheckpointReply:
+    """The checked parts of a CheckpointDurableExecution response (TypeError/ValueError if
+    malformed: translated into a retryable CheckpointError)."""
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"malformed checkpoint response: {type(raw).__name__}")
+    token = raw.get("CheckpointToken")
+    if token is not None and not isinstance(token, str):
+        raise TypeError("malformed checkpoint response: CheckpointToken is not a string")
+    state = raw.get("NewExecutionState")
+    if state is None:
+        return CheckpointReply(token, [], "")
+    page = _state_page(state)
+    return CheckpointReply(token, page.operations, page.next_marker)
+
+
+def _state_page(raw: Any) -> StatePage:
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"malformed execution state: {type(raw).__name__}")
+    marker = raw.get("NextMarker") or ""
+    if not isinstance(marker, str):
+        raise TypeError("malformed execution state: NextMarker is not a string")
+    return StatePage(checked_operations(raw.get("Operations") or []), marker)
 
 
 async def _awaited(result: Any) -> Any:

@@ -1,7 +1,13 @@
 """Wire models of the durable-execution service and the Lambda invocation envelope.
 
 Frozen pydantic data with the service's PascalCase names as aliases; no behaviour beyond
-parsing and dumping (PROTOCOL §2-§4). Two timestamp encodings exist on the wire:
+parsing and dumping (PROTOCOL §2-§4). The enumerations live in ``_enums`` (re-exported here).
+The SDK's own hot path does not build these models: it sends updates built by ``_fastwire``
+and keeps the service's operations as raw dicts until one is looked up (``_journal``), so
+``import adurable`` does not import pydantic. These models are the validating, full-fidelity
+form: the journal materializes lookups with them, and the local service and tests use them.
+
+Two timestamp encodings exist on the wire:
 
 * the invocation event carries integer epoch **milliseconds** (§2.1 rule 4): parse with
   ``parse_event`` / ``context={"epoch": "ms"}``;
@@ -12,77 +18,51 @@ parsing and dumping (PROTOCOL §2-§4). Two timestamp encodings exist on the wir
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_pascal
 
-UTC = dt.UTC
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class OperationType(enum.StrEnum):
-    EXECUTION = "EXECUTION"
-    CONTEXT = "CONTEXT"
-    STEP = "STEP"
-    WAIT = "WAIT"
-    CALLBACK = "CALLBACK"
-    CHAINED_INVOKE = "CHAINED_INVOKE"
-
-
-class OperationStatus(enum.StrEnum):
-    STARTED = "STARTED"
-    PENDING = "PENDING"
-    READY = "READY"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    TIMED_OUT = "TIMED_OUT"
-    STOPPED = "STOPPED"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in _TERMINAL
-
-
-_TERMINAL = frozenset(
-    {
-        OperationStatus.SUCCEEDED,
-        OperationStatus.FAILED,
-        OperationStatus.CANCELLED,
-        OperationStatus.TIMED_OUT,
-        OperationStatus.STOPPED,
-    }
+from adurable._enums import (
+    InvocationStatus,
+    OperationAction,
+    OperationStatus,
+    OperationSubType,
+    OperationType,
 )
 
+__all__ = (
+    "CallbackDetails",
+    "CallbackOptions",
+    "ChainedInvokeDetails",
+    "ChainedInvokeOptions",
+    "CheckpointRequest",
+    "CheckpointResponse",
+    "ContextDetails",
+    "ContextOptions",
+    "ErrorObject",
+    "ExecutionDetails",
+    "ExecutionState",
+    "GetStateRequest",
+    "GetStateResponse",
+    "InvocationInput",
+    "InvocationOutput",
+    "InvocationStatus",
+    "Operation",
+    "OperationAction",
+    "OperationStatus",
+    "OperationSubType",
+    "OperationType",
+    "OperationUpdate",
+    "StepDetails",
+    "StepOptions",
+    "WaitDetails",
+    "WaitOptions",
+    "WireModel",
+)
 
-class OperationAction(enum.StrEnum):
-    START = "START"
-    SUCCEED = "SUCCEED"
-    FAIL = "FAIL"
-    RETRY = "RETRY"
-    CANCEL = "CANCEL"
-
-
-class OperationSubType(enum.StrEnum):
-    STEP = "Step"
-    WAIT = "Wait"
-    CALLBACK = "Callback"
-    RUN_IN_CHILD_CONTEXT = "RunInChildContext"
-    MAP = "Map"
-    MAP_ITERATION = "MapIteration"
-    PARALLEL = "Parallel"
-    PARALLEL_BRANCH = "ParallelBranch"
-    WAIT_FOR_CALLBACK = "WaitForCallback"
-    WAIT_FOR_CONDITION = "WaitForCondition"
-    CHAINED_INVOKE = "ChainedInvoke"
-
-
-class InvocationStatus(enum.StrEnum):
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    PENDING = "PENDING"
+UTC = dt.UTC
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class WireModel(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -483,3 +484,96 @@ def test_serdes_context_defaults() -> None:
     assert SerDesContext() == SerDesContext(operation_id="", durable_execution_arn="")
     with pytest.raises(dataclasses.FrozenInstanceError):
         SerDesContext().operation_id = "x"  # type: ignore[misc]
+
+
+# -- the fast paths (performance) write exactly what the general path writes ------------------
+
+
+def _general(value: Any) -> tuple[str, Any]:
+    """What the encoder wrote before its fast paths (``_envelope`` then one json pass)."""
+    from adurable._serde import _COMPACT, _SCALAR_DUMPERS, _envelope, _is_plain
+
+    try:
+        dump = _SCALAR_DUMPERS.get(type(value))
+        if dump is not None:
+            return "ok", dump(value)
+        return "ok", _COMPACT.encode(value if _is_plain(value) else _envelope(value))
+    except Exception as exc:
+        return "error", (type(exc), str(exc))
+
+
+def _fast(value: Any) -> tuple[str, Any]:
+    from adurable._serde import _dumps_extended
+
+    try:
+        return "ok", _dumps_extended(value)
+    except Exception as exc:
+        return "error", (type(exc), str(exc))
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text()
+    | st.binary()
+    | st.uuids()
+    | st.decimals(allow_nan=False)
+    | st.datetimes()
+)
+_keys = st.text() | st.integers() | st.booleans() | st.none() | st.tuples(st.integers())
+_values = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(_keys, inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+def _batch_results() -> st.SearchStrategy[Any]:
+    from adurable._batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
+    from adurable._wire import ErrorObject
+
+    item = st.builds(
+        BatchItem,
+        st.integers(0, 99),
+        st.sampled_from(BatchItemStatus),
+        _values,
+        st.none() | st.builds(ErrorObject, error_message=st.text(), error_type=st.text()),
+    )
+    return st.builds(BatchResult, st.lists(item, max_size=4), st.sampled_from(CompletionReason))
+
+
+@given(_values | _batch_results())
+def test_direct_envelope_writer_matches_the_general_path(value: Any) -> None:
+    assert _fast(value) == _general(value)
+
+
+@given(_batch_results() | _values, st.integers(0, 400))
+def test_serialize_within_is_the_payload_when_short_enough(value: Any, limit: int) -> None:
+    from adurable._serde import serialize_within
+
+    try:
+        payload = dumps(value)
+    except SerDesError:
+        # Not a case that arises (the items of a map's result went through the codec one by
+        # one): it stops writing once over the limit, so it may or may not reach the problem.
+        with contextlib.suppress(SerDesError):
+            assert serialize_within(value, limit, **IDS) is None
+        return
+    assert payload is not None
+    expected = payload if len(payload) <= limit else None
+    assert serialize_within(value, limit, **IDS) == expected
+
+
+@pytest.mark.parametrize("value", ["x", 3, 2.5, float("nan"), True, None, -0.0])
+def test_round_trip_of_a_plain_scalar_is_the_scalar(value: Any) -> None:
+    from adurable._serde import round_trip
+
+    payload, result = round_trip(None, value, **IDS)
+    assert payload == dumps(value)
+    assert result is value

@@ -14,11 +14,12 @@ import enum
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 
 from adurable._config import NestingType
+from adurable._enums import OperationSubType, OperationType
 from adurable._errors import (
     CheckpointFailed,
     ChildContextError,
@@ -33,7 +34,9 @@ from adurable._ids import branch_id
 from adurable._ops.child import ContextOp, ensure_unrecorded, execute_context, resume_context
 from adurable._scope import Fence, Scope
 from adurable._serde import SerDes
-from adurable._wire import ErrorObject, OperationSubType, OperationType
+
+if TYPE_CHECKING:
+    from adurable._wire import ErrorObject
 
 __all__ = ("BatchSpec", "Outcome", "OutcomeKind", "run_branch")
 
@@ -79,16 +82,45 @@ class Outcome:
 
 
 class _Run:
-    """The suspender, fence and cancel scope of one run of a branch."""
+    """One run of one branch: its id, scope factory and body, and its suspender, fence and
+    cancel scope."""
 
-    __slots__ = ("cancel_scope", "deadline", "fence", "resume_at", "suspended")
+    __slots__ = (
+        "bid",
+        "cancel_scope",
+        "container",
+        "deadline",
+        "fence",
+        "index",
+        "replaying",
+        "resume_at",
+        "spec",
+        "suspended",
+    )
 
-    def __init__(self, container_fence: Fence | None) -> None:
-        self.fence = Fence(container_fence)
-        self.cancel_scope = anyio.CancelScope()
+    def __init__(self, spec: BatchSpec, container: Scope, index: int) -> None:
+        self.spec = spec
+        self.container = container
+        self.index = index
+        self.bid = branch_id(spec.op_id, index)
+        self.replaying = container.replaying
+        self.fence = Fence(container.fence)
+        self.cancel_scope = container.invocation.cancel_scope()
         self.suspended = False
         self.resume_at: float | None = None
         self.deadline: float | None = None
+
+    def open_child(self) -> Scope:
+        return self.container.branch(
+            self.bid,
+            nested=self.spec.nested,
+            replaying=self.replaying,
+            suspender=self.suspend,
+            fence=self.fence,
+        )
+
+    def body(self, child: Scope) -> Awaitable[Any]:
+        return self.spec.call(self.spec.make_context(child), self.index)
 
     async def suspend(self, message: str, resume_at: float | None) -> NoReturn:
         """The branch cannot progress: remember the earliest resume time, stop the run."""
@@ -108,42 +140,28 @@ async def run_branch(spec: BatchSpec, container: Scope, index: int) -> Outcome:
 
     Never raises, except a cancellation coming from outside the run (which propagates).
     """
-    run = _Run(container.fence)
+    run = _Run(spec, container, index)
     try:
         with run.cancel_scope:
-            value = await _branch(spec, container, index, run)
+            wanted = container.identity(
+                OperationType.CONTEXT, spec.branch_sub_type, spec.name_of(index)
+            )
+            op = ContextOp(run.bid, wanted, spec.item_serdes)
+            if spec.nested:
+                stored = container.lookup(run.bid, wanted)
+                # §6.4: a branch without a checkpoint starts NEW; a recorded one replays.
+                run.replaying = container.replaying and stored is not None
+                value = await resume_context(container, op, stored, run.open_child, run.body)
+            else:
+                ensure_unrecorded(container, run.bid)
+                value = await execute_context(
+                    container, op, run.open_child(), run.body, record=False
+                )
     except BaseException as exc:
         return _classify(exc, run)
     if run.suspended:
         return Outcome(OutcomeKind.SUSPENDED, resume_at=run.resume_at, deadline=run.deadline)
     return Outcome(OutcomeKind.SUCCEEDED, value)
-
-
-async def _branch(spec: BatchSpec, container: Scope, index: int, run: _Run) -> Any:
-    bid = branch_id(spec.op_id, index)
-    op = ContextOp(
-        bid,
-        container.identity(OperationType.CONTEXT, spec.branch_sub_type, spec.name_of(index)),
-        spec.item_serdes,
-    )
-
-    def body(child: Scope) -> Awaitable[Any]:
-        return spec.call(spec.make_context(child), index)
-
-    def open_child(replaying: bool) -> Scope:
-        return container.branch(
-            bid, nested=spec.nested, replaying=replaying, suspender=run.suspend, fence=run.fence
-        )
-
-    if not spec.nested:
-        ensure_unrecorded(container, bid)
-        return await execute_context(
-            container, op, open_child(container.replaying), body, record=False
-        )
-    stored = container.lookup(bid, op.wanted)
-    # §6.4: a branch without a checkpoint starts NEW; a recorded one replays.
-    replaying = container.replaying and stored is not None
-    return await resume_context(container, op, stored, lambda: open_child(replaying), body)
 
 
 def _classify(exc: BaseException, run: _Run) -> Outcome:
@@ -173,6 +191,8 @@ def _classify(exc: BaseException, run: _Run) -> Outcome:
 def item_error(exc: Exception) -> ErrorObject:
     """The ErrorObject of a failed item: the type that escaped the branch (§7.9.6)."""
     if isinstance(exc, ChildContextError):  # the branch's wrapper carries the inner type
+        from adurable._wire import ErrorObject
+
         return ErrorObject(
             error_message=exc.message,
             error_type=exc.error_type,

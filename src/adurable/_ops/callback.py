@@ -14,9 +14,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from adurable._config import CallbackConfig, ChildConfig, StepConfig, WaitForCallbackConfig
+from adurable._enums import OperationAction, OperationStatus, OperationSubType, OperationType
 from adurable._errors import (
     CallbackError,
     CallbackExternalError,
@@ -31,14 +32,9 @@ from adurable._ops.child import ContextFactory, run_child
 from adurable._ops.step import StepContext, call_user, is_async_callable
 from adurable._scope import Scope
 from adurable._serde import PASSTHROUGH_SERDES, SerDes, deserialize
-from adurable._wire import (
-    CallbackOptions,
-    Operation,
-    OperationAction,
-    OperationStatus,
-    OperationSubType,
-    OperationType,
-)
+
+if TYPE_CHECKING:
+    from adurable._wire import Operation
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -133,10 +129,10 @@ async def _create_callback(
     flip = scope.before_operation(stored)
     try:
         if stored is None:
-            options = CallbackOptions(
-                timeout_seconds=config.timeout.to_seconds(),
-                heartbeat_timeout_seconds=config.heartbeat_timeout.to_seconds(),
-            )
+            options = {
+                "TimeoutSeconds": int(config.timeout.to_seconds()),
+                "HeartbeatTimeoutSeconds": int(config.heartbeat_timeout.to_seconds()),
+            }
             start = scope.update(
                 op_id, wanted, action=OperationAction.START, callback_options=options
             )

@@ -11,10 +11,10 @@ container and their NESTED branches (and, unrecorded, their FLAT branches) throu
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from adurable._config import ChildConfig
+from adurable._enums import OperationAction, OperationStatus, OperationSubType, OperationType
 from adurable._errors import (
     ChildContextError,
     ExecutionError,
@@ -22,18 +22,14 @@ from adurable._errors import (
     NonDeterministicExecutionError,
 )
 from adurable._failures import error_object_from_exception, rebuild_error
+from adurable._fastwire import NO_REPLAY_CHILDREN, REPLAY_CHILDREN
 from adurable._journal import Identity
 from adurable._ops.step import call_user
 from adurable._scope import Scope
-from adurable._serde import SerDes, deserialize, serialize
-from adurable._wire import (
-    ContextOptions,
-    Operation,
-    OperationAction,
-    OperationStatus,
-    OperationSubType,
-    OperationType,
-)
+from adurable._serde import READ_BACK_SERDES, SerDes, deserialize, round_trip, serialize_within
+
+if TYPE_CHECKING:
+    from adurable._wire import Operation
 
 #: Results longer than this (characters) are not recorded; the child re-runs on replay (§6.5).
 REPLAY_CHILDREN_THRESHOLD = 262_144
@@ -45,8 +41,7 @@ ContextFactory = Callable[[Scope], Any]
 Body = Callable[[Scope], Awaitable[Any]]
 
 
-@dataclass(frozen=True, slots=True)
-class ContextOp:
+class ContextOp(NamedTuple):
     """One CONTEXT operation: its id and identity, and how its result is recorded."""
 
     op_id: str
@@ -144,18 +139,33 @@ async def execute_context(
     recorded as FAIL with its own ErrorType and raised as ChildContextError (SerDesError for a
     serdes failure).
     """
-    ids = {"operation_id": op.op_id, "execution_arn": scope.execution_arn}
-    existed = op.op_id in scope.journal
     try:
-        with scope.user_function(
-            op.op_id,
-            op.wanted,
-            attempt=None if existed else 1,
-            is_replay_children=existed and not record,
-        ):
+        if scope.invocation.plugins:
+            existed = op.op_id in scope.journal
+            with scope.user_function(
+                op.op_id,
+                op.wanted,
+                attempt=None if existed else 1,
+                is_replay_children=existed and not record,
+            ):
+                value = await body(child)
+        else:
             value = await body(child)
-        payload = serialize(op.serdes, value, **ids)
-        result = None if payload is None else deserialize(op.serdes, payload, **ids)
+        if op.serdes is READ_BACK_SERDES and record:
+            # A map/parallel result under the default codec: it reads back equal (no decode),
+            # and a payload over the threshold is never recorded, so stop writing it there.
+            payload = serialize_within(
+                value,
+                REPLAY_CHILDREN_THRESHOLD,
+                operation_id=op.op_id,
+                execution_arn=scope.execution_arn,
+            )
+            result, large = value, payload is None
+        else:
+            payload, result = round_trip(
+                op.serdes, value, operation_id=op.op_id, execution_arn=scope.execution_arn
+            )
+            large = payload is not None and len(payload) > REPLAY_CHILDREN_THRESHOLD
     except ExecutionError:
         raise
     except InvocationError as exc:
@@ -166,15 +176,14 @@ async def execute_context(
         return await _fail(scope, op, exc, record=record)
     if not record:
         return result
-    large = payload is not None and len(payload) > REPLAY_CHILDREN_THRESHOLD
     if large:
         payload = op.summary_generator(value) if op.summary_generator else ""
     succeed = scope.update(
         op.op_id,
         op.wanted,
-        action=OperationAction.SUCCEED,
+        OperationAction.SUCCEED,
         payload=payload,
-        context_options=ContextOptions(replay_children=large),
+        context_options=REPLAY_CHILDREN if large else NO_REPLAY_CHILDREN,
     )
     await scope.checkpoint(succeed, sync=True)
     return result

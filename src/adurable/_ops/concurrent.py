@@ -21,6 +21,7 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 from adurable._batch import BatchResult
 from adurable._config import CompletionConfig, MapConfig, ParallelConfig
+from adurable._enums import OperationSubType, OperationType
 from adurable._errors import ValidationError
 from adurable._ops.branches import BatchSpec
 from adurable._ops.child import ContextFactory, ContextOp, resume_context
@@ -28,8 +29,7 @@ from adurable._ops.coordinator import Coordinator
 from adurable._ops.replay_batch import batch_summary, rebuild_batch_result
 from adurable._ops.step import call_user
 from adurable._scope import Fence, Scope
-from adurable._serde import SerDes, deserialize, serialize
-from adurable._wire import OperationSubType, OperationType
+from adurable._serde import READ_BACK_SERDES, SerDes, deserialize, serialize
 
 __all__ = ("ParallelBranch", "durable_parallel_branch", "map_operation", "parallel_operation")
 
@@ -209,10 +209,13 @@ async def _run_batch(
     no branch can progress.
     """
     summary = functools.partial(batch_summary, batch.sub_type, config.summary_generator)
+    # With the default codec throughout, every item result already went through it: the
+    # BatchResult reads back equal, so its payload need not be decoded on this run.
+    default_codec = config.serdes is None and config.item_serdes is None
     op = ContextOp(
         batch.op_id,
         scope.identity(OperationType.CONTEXT, batch.sub_type, batch.name),
-        config.serdes,
+        READ_BACK_SERDES if default_codec else config.serdes,
         summary,
     )
     stored = scope.lookup(batch.op_id, op.wanted)

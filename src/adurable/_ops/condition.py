@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adurable._config import WaitForConditionConfig, WaitForConditionDecision, WaitStrategyConfig
 from adurable._duration import Duration
+from adurable._enums import OperationAction, OperationStatus, OperationSubType, OperationType
 from adurable._errors import ExecutionError, InvocationError, ValidationError, WaitForConditionError
 from adurable._failures import error_object_from_exception, rebuild_error
 from adurable._journal import Identity
@@ -23,14 +24,9 @@ from adurable._logger import DurableLogger
 from adurable._ops.step import call_user
 from adurable._scope import Scope
 from adurable._serde import deserialize, serialize
-from adurable._wire import (
-    Operation,
-    OperationAction,
-    OperationStatus,
-    OperationSubType,
-    OperationType,
-    StepOptions,
-)
+
+if TYPE_CHECKING:
+    from adurable._wire import Operation
 
 #: ``(state, attempts_made) -> WaitForConditionDecision``
 WaitStrategy = Callable[[Any, int], WaitForConditionDecision]
@@ -169,7 +165,7 @@ async def _poll(
         wanted,
         action=OperationAction.RETRY,
         payload=payload,
-        step_options=StepOptions(next_attempt_delay_seconds=delay),
+        step_options={"NextAttemptDelaySeconds": int(delay)},
     )
     await scope.checkpoint(retry, sync=True)
     await scope.suspend_for(

@@ -1,9 +1,9 @@
 """The scheduler of one map/parallel: slots, workers, timed resumes (PROTOCOL §7.9.3, §8.6).
 
-Shape: a task group holding a pool of ``min(max_concurrency or N, N, MAX_WORKERS)`` workers
-and one timer task. Workers claim work (a due resume first, else the next index while a slot
-is free) and run one branch at a time; spawning a task per item would cost more than the
-items themselves in large maps.
+Shape: a task group holding a pool of up to ``min(max_concurrency or N, N, MAX_WORKERS)``
+workers, started one by one as items are claimed, and one timer task. Workers claim work (a
+due resume first, else the next index while a slot is free) and run one branch at a time;
+spawning a task per item would cost more than the items themselves in large maps.
 
 * **Slots.** An item holds a slot from admission until it SUCCEEDS or FAILS; a suspended
   branch keeps its slot but frees its worker. Admission is strictly in index order.
@@ -24,21 +24,26 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.abc
 
 from adurable._batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
 from adurable._config import CompletionConfig
 from adurable._ops.branches import BatchSpec, Outcome, OutcomeKind, run_branch
 from adurable._ops.completion import CompletionPolicy, ItemsView
 from adurable._scope import Scope
-from adurable._wire import ErrorObject
+
+if TYPE_CHECKING:
+    from adurable._wire import ErrorObject
 
 __all__ = ("MAX_WORKERS", "Coordinator", "sleep_until")
 
 #: Upper bound of concurrently running branches when max_concurrency allows more.
 MAX_WORKERS = 1024
+#: Workers started at once; the pool then grows by one per claimed item (see ``_grow``).
+FIRST_WORKERS = 64
 
 #: How the timer waits for a deadline on the anyio clock (tests substitute virtual time).
 sleep_until = anyio.sleep_until
@@ -82,6 +87,9 @@ class Coordinator:
         self._done = anyio.Event()
         self._timer_changed = anyio.Event()
         self._timer_sleep: anyio.CancelScope | None = None
+        self._pool_size = min(self._limit, MAX_WORKERS)
+        self._workers = 0
+        self._task_group: anyio.abc.TaskGroup | None = None
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -95,7 +103,9 @@ class Coordinator:
         self._evaluate()
         if not self._finished():
             async with anyio.create_task_group() as tg:
-                for _ in range(min(self._limit, MAX_WORKERS)):
+                self._task_group = tg
+                self._workers = min(self._pool_size, FIRST_WORKERS)
+                for _ in range(self._workers):
                     tg.start_soon(self._worker)
                 tg.start_soon(self._timer)
                 await self._done.wait()
@@ -149,12 +159,27 @@ class Coordinator:
         while True:
             index = self._claim()
             if index is None:
+                if self._next >= self._spec.count and not self._timed:
+                    self._workers -= 1  # every item is admitted and none will come due
+                    return
                 parked = anyio.Event()
                 self._parked.append(parked)
                 await parked.wait()
                 continue
+            self._grow()
             outcome = await run_branch(self._spec, self._container, index)
             self._settle(index, outcome)
+
+    def _grow(self) -> None:
+        """One more worker while work is waiting and the pool is not full.
+
+        Past the first ``FIRST_WORKERS``, the pool grows as items are claimed rather than all
+        at once, so the first updates reach the service while the rest is still starting.
+        """
+        if self._workers < self._pool_size and (self._due or self._can_admit()):
+            assert self._task_group is not None
+            self._workers += 1
+            self._task_group.start_soon(self._worker)
 
     def _claim(self) -> int | None:
         if self._reason is not None or self._fatal is not None or self._error is not None:

@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adurable._config import InvokeConfig
+from adurable._enums import OperationAction, OperationStatus, OperationSubType, OperationType
 from adurable._errors import InvokeError, ValidationError
 from adurable._failures import rebuild_error
 from adurable._journal import Identity
 from adurable._plugins import PropagationInput
 from adurable._scope import Scope
 from adurable._serde import DEFAULT_JSON_SERDES, deserialize, serialize
-from adurable._wire import (
-    ChainedInvokeOptions,
-    Operation,
-    OperationAction,
-    OperationStatus,
-    OperationSubType,
-    OperationType,
-)
+
+if TYPE_CHECKING:
+    from adurable._wire import Operation
 
 _FAILED = (OperationStatus.FAILED, OperationStatus.TIMED_OUT, OperationStatus.STOPPED)
 
@@ -103,11 +99,12 @@ async def _start(
 ) -> None:
     serdes = config.serdes_payload or DEFAULT_JSON_SERDES
     body = serialize(serdes, payload, operation_id=op_id, execution_arn=scope.execution_arn)
-    options = ChainedInvokeOptions(
-        function_name=function_name,
-        tenant_id=config.tenant_id,
-        x_amzn_trace_id=_trace_id(scope, op_id, function_name),
-    )
+    options: dict[str, Any] = {"FunctionName": function_name}
+    if config.tenant_id is not None:
+        options["TenantId"] = config.tenant_id
+    trace_id = _trace_id(scope, op_id, function_name)
+    if trace_id is not None:
+        options["XAmznTraceId"] = trace_id
     start = scope.update(
         op_id, wanted, action=OperationAction.START, payload=body, chained_invoke_options=options
     )

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from adurable._batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason, infer_reason
+from adurable._enums import OperationSubType, OperationType
 from adurable._errors import InvalidStateError, NonDeterministicExecutionError
 from adurable._ids import branch_id
 from adurable._ops.branches import BatchSpec, OutcomeKind, run_branch
 from adurable._scope import Scope
-from adurable._wire import OperationSubType, OperationType
 
 __all__ = ("batch_summary", "rebuild_batch_result")
 

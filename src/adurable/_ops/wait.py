@@ -6,14 +6,8 @@ service completes the wait at StartTimestamp + WaitSeconds and re-invokes the ha
 
 from __future__ import annotations
 
+from adurable._enums import OperationAction, OperationStatus, OperationSubType, OperationType
 from adurable._scope import Scope
-from adurable._wire import (
-    OperationAction,
-    OperationStatus,
-    OperationSubType,
-    OperationType,
-    WaitOptions,
-)
 
 
 async def run_wait(scope: Scope, op_id: str, seconds: int, name: str | None) -> None:
@@ -26,7 +20,7 @@ async def run_wait(scope: Scope, op_id: str, seconds: int, name: str | None) -> 
                 op_id,
                 wanted,
                 action=OperationAction.START,
-                wait_options=WaitOptions(wait_seconds=seconds),
+                wait_options={"WaitSeconds": int(seconds)},
             )
             await scope.checkpoint(start, sync=True)
             stored = scope.journal.get(op_id)
