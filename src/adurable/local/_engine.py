@@ -185,6 +185,18 @@ class LocalEngine:
                     await self.scheduler.drain()
                 tg.cancel_scope.cancel()
 
+    def call_later(self, delay: float, action: Callable[[], None]) -> None:
+        """Run ``action()`` ``delay`` seconds from now on the engine's clock (virtual time
+        jumps there; see ``Scheduler.call_at``): the outside world acting on a schedule."""
+        if delay < 0:
+            raise ValueError(f"delay must not be negative, got {delay!r}")
+        self.scheduler.call_at(self.clock.now() + delay, action)
+
+    def add_observer(self, observer: Callable[[], None]) -> None:
+        """Call ``observer()`` whenever the engine's state may have changed, before time moves
+        on (see ``Scheduler.add_observer``)."""
+        self.scheduler.add_observer(observer)
+
     def reinvoke(self, arn: str) -> None:
         """Have the scheduler invoke ``arn`` at once, news or not. An invocation started
         outside this engine that never reported back is recorded as crashed first."""

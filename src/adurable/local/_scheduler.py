@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import heapq
+import itertools
 import inspect
 import json
 import threading
@@ -100,6 +102,11 @@ class Scheduler:
         self._portal: anyio.from_thread.BlockingPortal | None = None
         self._wake: anyio.Event | None = None
         self._changed: anyio.Event | None = None
+        #: The outside world's own timers (``call_at``): (when, sequence, action).
+        self._external: list[tuple[float, int, Callable[[], None]]] = []
+        self._sequence = itertools.count()
+        #: Called at the start of every turn (``add_observer``).
+        self._observers: list[Callable[[], None]] = []
         service.add_listener(self.notify)
 
     @property
@@ -139,6 +146,26 @@ class Scheduler:
         if self._changed is None:
             self._changed = anyio.Event()
         return self._changed
+
+    def call_at(self, when: float, action: Callable[[], None]) -> None:
+        """Run ``action`` (in the scheduler's thread) once the clock reaches ``when``.
+
+        This is the outside world acting on a schedule — a callback answered two seconds after it
+        was created, an operator stopping an execution at noon. Virtual time jumps to these
+        instants like to any timer that brings progress, in order with the service's timers,
+        and an execution is not ``settled`` while such an action is still to come.
+        """
+        heapq.heappush(self._external, (when, next(self._sequence), action))
+        self.notify()
+
+    def add_observer(self, observer: Callable[[], None]) -> None:
+        """Call ``observer()`` at the start of every turn of the loop, in its thread.
+
+        Every change the service makes wakes the loop, and a turn starts before time moves on,
+        so an observer sees each state an execution rests in (after an invocation ended, after a
+        timer fired) and can ``call_at`` in response before anything else happens.
+        """
+        self._observers.append(observer)
 
     def invoking(self, arn: str) -> bool:
         """Whether this scheduler is running an invocation of ``arn`` right now."""
@@ -187,6 +214,9 @@ class Scheduler:
 
     async def _turn(self, tg: anyio.abc.TaskGroup) -> None:
         wake = self._wake = anyio.Event()
+        for observer in list(self._observers):
+            observer()
+        self._fire_external()
         await self._call(self.service.fire_due_timers)
         started = self._start_work(tg)
         self._bump()
@@ -220,6 +250,12 @@ class Scheduler:
             started = True
         return started
 
+    def _fire_external(self) -> None:
+        now = self.clock.now()
+        while self._external and self._external[0][0] <= now:
+            _, _, action = heapq.heappop(self._external)
+            action()
+
     def _within_budget(self, arn: str) -> bool:
         count = self._counts.get(arn, 0)
         if self.max_invocations is not None and count >= self.max_invocations:
@@ -233,11 +269,16 @@ class Scheduler:
 
     def _next_due(self) -> float | None:
         """When to wake up if nothing happens (see the module docstring)."""
+        external = self._external[0][0] if self._external else None
         if not self.clock.virtual:
-            return self.service.next_due()
-        kinds = PROGRESS_TIMERS | CALLBACK_TIMERS if self.time_out_callbacks else PROGRESS_TIMERS
-        durable = {name for name, f in self.functions.items() if f.durable}
-        return self.service.next_due(kinds=kinds, functions=durable)
+            due = self.service.next_due()
+        else:
+            kinds = PROGRESS_TIMERS | CALLBACK_TIMERS if self.time_out_callbacks else PROGRESS_TIMERS
+            durable = {name for name, f in self.functions.items() if f.durable}
+            due = self.service.next_due(kinds=kinds, functions=durable)
+        if external is None:
+            return due
+        return external if due is None else min(due, external)
 
     async def _call(self, call: Callable[[], _R]) -> _R:
         return await self.service.call_async(call)
@@ -336,6 +377,8 @@ class Scheduler:
         service = self.service
         if service.execution(arn).status != "RUNNING":
             return True
+        if self._external:
+            return False
         calling = {caller for caller, _ in self._plain_busy}
         for request in service.pending_plain_invokes():
             function = self.functions.get(request.function_name)
