@@ -95,7 +95,11 @@ async def test_map_matches_appendix_a2() -> None:
             "Payload": "20",
         },
     ]
-    assert calls[1] == [
+    # The updates after the first call come in A.2's order; the call boundaries may differ: an
+    # item's slot is freed once its SUCCEED is queued, so item 1 starts in the same call
+    # (issue 6: fewer calls with a concurrency limit).
+    rest = [update for call in calls[1:] for update in call]
+    assert rest[:1] == [
         {
             "Id": item0,
             "ParentId": MAP5,
@@ -107,11 +111,13 @@ async def test_map_matches_appendix_a2() -> None:
             "ContextOptions": {"ReplayChildren": False},
         }
     ]
-    assert [[short(u) for u in call] for call in calls[2:4]] == [
-        ["CONTEXT START map-item-1", "STEP START m1", "STEP SUCCEED m1"],
-        ["CONTEXT SUCCEED map-item-1"],
+    assert [short(u) for u in rest[1:5]] == [
+        "CONTEXT START map-item-1",
+        "STEP START m1",
+        "STEP SUCCEED m1",
+        "CONTEXT SUCCEED map-item-1",
     ]
-    [container] = calls[4]
+    container = rest[5]
     assert container["Payload"] == (
         '{"t":"br","v":{"all":{"t":"l","v":['
         '{"t":"m","v":{"index":{"t":"i","v":0},"status":{"t":"s","v":"SUCCEEDED"},'
@@ -121,7 +127,8 @@ async def test_map_matches_appendix_a2() -> None:
         ']},"completionReason":{"t":"s","v":"ALL_COMPLETED"}}}'
     )
     assert container["ContextOptions"] == {"ReplayChildren": False}
-    assert len(calls) == 5
+    assert len(rest) == 6
+    assert len(calls) <= 5
 
 
 async def test_a5_min_successful_with_one_tolerated_failure() -> None:

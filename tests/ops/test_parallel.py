@@ -64,7 +64,10 @@ async def test_parallel_matches_appendix_a2() -> None:
     calls = updates_of(runner.service)[5:]
     b0 = branch_id(PAR6, 0)
     assert b0.startswith("74fa7d67")
-    assert calls[0] == [
+    # A.2's updates, in its order; the call boundaries may differ (a branch frees its slot once
+    # its SUCCEED is queued, so the next branch can ride in the same call: issue 6).
+    updates = [update for call in calls for update in call]
+    assert updates[:3] == [
         {"Id": PAR6, "Type": "CONTEXT", "Action": "START", "Name": "par", "SubType": "Parallel"},
         {
             "Id": b0,
@@ -85,10 +88,12 @@ async def test_parallel_matches_appendix_a2() -> None:
             "ContextOptions": {"ReplayChildren": False},
         },
     ]
-    assert [[short(u) for u in call] for call in calls[1:]] == [
-        ["CONTEXT START parallel-branch-1", "CONTEXT SUCCEED parallel-branch-1"],
-        ["CONTEXT SUCCEED par"],
+    assert [short(u) for u in updates[3:]] == [
+        "CONTEXT START parallel-branch-1",
+        "CONTEXT SUCCEED parallel-branch-1",
+        "CONTEXT SUCCEED par",
     ]
+    assert len(calls) <= 3
 
 
 async def test_a10_waiting_branch_suspends_the_whole_parallel() -> None:

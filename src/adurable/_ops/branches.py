@@ -11,6 +11,7 @@ as its outcome instead of ending the invocation.
 from __future__ import annotations
 
 import enum
+import functools
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -135,10 +136,17 @@ class _Run:
         raise TimedSuspendExecution(message, resume_at)
 
 
-async def run_branch(spec: BatchSpec, container: Scope, index: int) -> Outcome:
+async def run_branch(
+    spec: BatchSpec,
+    container: Scope,
+    index: int,
+    on_recorded: Callable[[int, Any], None] | None = None,
+) -> Outcome:
     """Run item ``index`` once (replaying what is recorded) and classify how it ended.
 
-    Never raises, except a cancellation coming from outside the run (which propagates).
+    ``on_recorded(index, value)`` is called when a NESTED branch's SUCCEED is queued, before
+    it is durable (the run then still waits for it). Never raises, except a cancellation
+    coming from outside the run (which propagates).
     """
     run = _Run(spec, container, index)
     try:
@@ -146,7 +154,8 @@ async def run_branch(spec: BatchSpec, container: Scope, index: int) -> Outcome:
             wanted = container.identity(
                 OperationType.CONTEXT, spec.branch_sub_type, spec.name_of(index)
             )
-            op = ContextOp(run.bid, wanted, spec.item_serdes)
+            recorded = None if on_recorded is None else functools.partial(on_recorded, index)
+            op = ContextOp(run.bid, wanted, spec.item_serdes, None, recorded)
             if spec.nested:
                 stored = container.lookup(run.bid, wanted)
                 # §6.4: a branch without a checkpoint starts NEW; a recorded one replays.

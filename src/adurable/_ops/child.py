@@ -49,6 +49,9 @@ class ContextOp(NamedTuple):
     serdes: SerDes[Any] | None = None
     #: Produces the recorded payload when the result is too large (else ``""``).
     summary_generator: Callable[[Any], str] | None = None
+    #: Told the result as soon as SUCCEED is queued, before it is durable (a map item frees
+    #: its concurrency slot then, so the next item's updates can ride in the same call).
+    on_recorded: Callable[[Any], None] | None = None
 
 
 async def run_child(
@@ -185,7 +188,10 @@ async def execute_context(
         payload=payload,
         context_options=REPLAY_CHILDREN if large else NO_REPLAY_CHILDREN,
     )
-    await scope.checkpoint(succeed, sync=True)
+    durable = scope.checkpoint(succeed, sync=True)  # queued now; durable once awaited
+    if op.on_recorded is not None:
+        op.on_recorded(result)
+    await durable
     return result
 
 

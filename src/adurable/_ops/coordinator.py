@@ -6,7 +6,13 @@ due resume first, else the next index while a slot is free) and run one branch a
 spawning a task per item would cost more than the items themselves in large maps.
 
 * **Slots.** An item holds a slot from admission until it SUCCEEDS or FAILS; a suspended
-  branch keeps its slot but frees its worker. Admission is strictly in index order.
+  branch keeps its slot but frees its worker. Admission is strictly in index order. A NESTED
+  item that succeeds frees its slot (and counts for the completion policy) as soon as its
+  SUCCEED is queued, not once it is durable: the next item's updates then ride in the same
+  checkpoint call, instead of every slot waiting out a round trip between two items. Its
+  worker still waits for durability (the pool may hold up to twice the limit of workers), and
+  the operation ends only once every such SUCCEED is durable. (Without a binding limit there
+  is no slot to free, and outcomes count once durable.)
 * **Completion.** After every outcome the policy is re-evaluated (O(1)). Once it says stop,
   the container's fence is closed (a cancelled branch can record nothing more) and the task
   group is cancelled: branches still running are cancelled, not orphaned. Outcomes that
@@ -74,6 +80,7 @@ class Coordinator:
         self._policy = CompletionPolicy(completion, n, ItemsView(spec.name_of, self._statuses))
         self._next = 0  # next index to admit
         self._in_flight = 0  # items holding a slot (running or suspended)
+        self._early: set[int] = set()  # succeeded, slot freed, SUCCEED not yet durable
         self._running = 0  # items claimed by a worker
         self._due: deque[int] = deque()  # suspended items to run again
         self._timed: list[tuple[float, int, float]] = []  # heap of (deadline, index, epoch)
@@ -87,7 +94,9 @@ class Coordinator:
         self._done = anyio.Event()
         self._timer_changed = anyio.Event()
         self._timer_sleep: anyio.CancelScope | None = None
-        self._pool_size = min(self._limit, MAX_WORKERS)
+        self._pool_size = min(2 * self._limit, n, MAX_WORKERS)
+        #: Early slot release only matters when the limit binds (fewer slots than items).
+        self._on_recorded = self._recorded if self._limit < n else None
         self._workers = 0
         self._task_group: anyio.abc.TaskGroup | None = None
 
@@ -167,7 +176,7 @@ class Coordinator:
                 await parked.wait()
                 continue
             self._grow()
-            outcome = await run_branch(self._spec, self._container, index)
+            outcome = await run_branch(self._spec, self._container, index, self._on_recorded)
             self._settle(index, outcome)
 
     def _grow(self) -> None:
@@ -180,6 +189,26 @@ class Coordinator:
             assert self._task_group is not None
             self._workers += 1
             self._task_group.start_soon(self._worker)
+
+    def _recorded(self, index: int, value: Any) -> None:
+        """Item ``index`` queued its SUCCEED: free its slot and count it now (see Slots)."""
+        self._in_flight -= 1
+        self._early.add(index)
+        self._record(index, Outcome(OutcomeKind.SUCCEEDED, value))
+        if self._reason is None and self._error is None:
+            self._evaluate()
+        if self._finished():
+            self._done.set()
+        elif self._can_admit() and self._claimable():
+            if self._parked:
+                self._parked.popleft().set()
+            elif self._workers < self._pool_size:
+                assert self._task_group is not None
+                self._workers += 1
+                self._task_group.start_soon(self._worker)
+
+    def _claimable(self) -> bool:
+        return self._reason is None and self._fatal is None and self._error is None
 
     def _claim(self) -> int | None:
         if self._reason is not None or self._fatal is not None or self._error is not None:
@@ -204,6 +233,8 @@ class Coordinator:
         elif kind is OutcomeKind.FATAL:
             self._fatal = self._fatal or outcome.exception
             self._fence.close()  # the others are about to be cancelled: record nothing more
+        elif index in self._early:
+            self._early.discard(index)  # counted when its SUCCEED was queued
         elif kind is not OutcomeKind.STOPPED:
             self._in_flight -= 1
             self._record(index, outcome)
