@@ -78,7 +78,7 @@ def check_envelope(result: ExecutionResult, history: list[dict[str, Any]], input
             assert "SubType" not in event and "Name" not in event and "ParentId" not in event
     started = details(history[0])
     assert history[0]["EventType"] == "ExecutionStarted"
-    assert started["Input"] == {"Payload": json.dumps(input)}
+    assert started["Input"] == {"Payload": json.dumps(input), "Truncated": False}
     assert isinstance(started["ExecutionTimeout"], int)
     assert 1 <= started["ExecutionTimeout"] <= 31_622_400
     invocations = [details(e) for e in history if e["EventType"] == "InvocationCompleted"]
@@ -90,7 +90,9 @@ def check_envelope(result: ExecutionResult, history: list[dict[str, Any]], input
     last = history[-1]
     if result.status == "SUCCEEDED":
         assert last["EventType"] == "ExecutionSucceeded"
-        assert details(last) == {"Result": {"Payload": json.dumps(result.result)}}
+        assert details(last) == {
+            "Result": {"Payload": json.dumps(result.result), "Truncated": False}
+        }
     for event in history:
         if event["EventType"] in ("StepSucceeded", "StepFailed"):
             assert details(event)["RetryDetails"]["CurrentAttempt"] >= 1
@@ -123,11 +125,12 @@ async def test_multi_step() -> None:
         execution(result.arn, "ExecutionSucceeded"),
     ]
     assert details(history[2]) == {
-        "Result": {"Payload": '{"t":"m","v":{"user_id":{"t":"s","v":"u-1"}}}'},
+        "Result": {"Payload": '{"t":"m","v":{"user_id":{"t":"s","v":"u-1"}}}', "Truncated": False},
         "RetryDetails": {"CurrentAttempt": 1},
     }
     assert details(history[4])["Result"] == {
-        "Payload": '{"t":"m","v":{"user_id":{"t":"s","v":"u-1"},"score":{"t":"i","v":30}}}'
+        "Payload": '{"t":"m","v":{"user_id":{"t":"s","v":"u-1"},"score":{"t":"i","v":30}}}',
+        "Truncated": False,
     }
     wait = details(history[5])
     assert wait == {
@@ -136,7 +139,7 @@ async def test_multi_step() -> None:
     }
     assert details(history[7]) == {"Duration": 30}
     assert details(history[9]) == {
-        "Result": {"Payload": '"sent to u-1"'},
+        "Result": {"Payload": '"sent to u-1"', "Truncated": False},
         "RetryDetails": {"CurrentAttempt": 1},
     }
     assert [at(history, i) for i in (6, 7, 8, 12)] == [0, 0, 30, 30]  # the wait took 30 s
@@ -174,20 +177,21 @@ async def test_order_workflow() -> None:
     assert 1 <= delay <= 2  # 2 s with full jitter, never below 1 s (§7.2)
     assert retry == {
         "Error": {
-            "Payload": {"ErrorType": "ConnectionError", "ErrorMessage": "warehouse unavailable"}
+            "Payload": {"ErrorType": "ConnectionError", "ErrorMessage": "warehouse unavailable"},
+            "Truncated": False,
         },
         "RetryDetails": {"CurrentAttempt": 1, "NextAttemptDelaySeconds": delay},
     }
     assert details(history[7]) == {
-        "Result": {"Payload": '"rsv-o-1"'},
+        "Result": {"Payload": '"rsv-o-1"', "Truncated": False},
         "RetryDetails": {"CurrentAttempt": 2},  # the attempt that succeeded
     }
     assert at(history, 7) == delay  # re-invoked when the retry was due
     assert details(history[8])["Duration"] == 600
     assert at(history, 11) == delay + 600
-    assert details(history[13])["Result"] == {"Payload": '"ch-o-1"'}
-    assert details(history[15])["Result"] == {"Payload": "null"}
-    assert details(history[16]) == {"Result": {"Payload": '"ch-o-1"'}}
+    assert details(history[13])["Result"] == {"Payload": '"ch-o-1"', "Truncated": False}
+    assert details(history[15])["Result"] == {"Payload": "null", "Truncated": False}
+    assert details(history[16]) == {"Result": {"Payload": '"ch-o-1"', "Truncated": False}}
 
 
 async def test_saga_compensates() -> None:
@@ -208,10 +212,13 @@ async def test_saga_compensates() -> None:
         execution(result.arn, "ExecutionSucceeded"),
     ]
     assert details(history[6]) == {  # the final FAIL: no delay (§14.3)
-        "Error": {"Payload": {"ErrorType": "RuntimeError", "ErrorMessage": "no car available"}},
+        "Error": {
+            "Payload": {"ErrorType": "RuntimeError", "ErrorMessage": "no car available"},
+            "Truncated": False,
+        },
         "RetryDetails": {"CurrentAttempt": 1},
     }
-    assert details(history[8])["Result"] == {"Payload": '"cancelled hotel"'}
+    assert details(history[8])["Result"] == {"Payload": '"cancelled hotel"', "Truncated": False}
 
 
 async def test_agent_loop() -> None:
@@ -230,9 +237,10 @@ async def test_agent_loop() -> None:
     ]
     assert details(history[2])["Result"] == {
         "Payload": '{"t":"m","v":{"tool":{"t":"m","v":{"name":{"t":"s","v":"weather"},'
-        '"city":{"t":"s","v":"Lisbon"}}},"response":{"t":"n","v":null}}}'
+        '"city":{"t":"s","v":"Lisbon"}}},"response":{"t":"n","v":null}}}',
+        "Truncated": False,
     }
-    assert details(history[4])["Result"] == {"Payload": '"sunny"'}
+    assert details(history[4])["Result"] == {"Payload": '"sunny"', "Truncated": False}
 
 
 async def test_human_approval() -> None:
@@ -274,9 +282,12 @@ async def test_human_approval() -> None:
     ]
     # 24 h timeout, no heartbeat: HeartbeatTimeout is left out rather than sent as 0
     assert details(history[4]) == {"CallbackId": callback_id, "Timeout": 86_400}
-    assert details(history[8]) == {"Result": {"Payload": '"APPROVED"'}}  # the raw body
+    # the raw body
+    assert details(history[8]) == {"Result": {"Payload": '"APPROVED"', "Truncated": False}}
     # the container's result is the callback's text, written with the step format (§10.2)
-    assert details(history[9]) == {"Result": {"Payload": json.dumps('"APPROVED"')}}
+    assert details(history[9]) == {
+        "Result": {"Payload": json.dumps('"APPROVED"'), "Truncated": False}
+    }
 
 
 # ---------------------------------------------------------------------------- concurrent
@@ -315,9 +326,13 @@ async def test_parallel_branches() -> None:
     ]
     assert len(history) == 2 + 4 + 4 + 3
     by_name = {(e["EventType"], e.get("Name")): details(e) for e in history}
-    assert by_name["StepSucceeded", "fetch-orders"]["Result"] == {"Payload": "[101,102]"}
+    assert by_name["StepSucceeded", "fetch-orders"]["Result"] == {
+        "Payload": "[101,102]",
+        "Truncated": False,
+    }
     assert by_name["ContextSucceeded", "profile"]["Result"] == {
-        "Payload": '{"t":"m","v":{"name":{"t":"s","v":"Jane"}}}'
+        "Payload": '{"t":"m","v":{"name":{"t":"s","v":"Jane"}}}',
+        "Truncated": False,
     }
     container = json.loads(by_name["ContextSucceeded", "fetch-all"]["Result"]["Payload"])
     assert container["t"] == "br"  # the BatchResult envelope (§10.2)
@@ -384,6 +399,9 @@ async def test_map_fanout() -> None:
     assert sum(outcomes.values()) == 10
     for failed in (details(e) for e in history if e["EventType"] == "StepFailed"):
         assert failed == {
-            "Error": {"Payload": {"ErrorType": "ValueError", "ErrorMessage": "item 3 is broken"}},
+            "Error": {
+                "Payload": {"ErrorType": "ValueError", "ErrorMessage": "item 3 is broken"},
+                "Truncated": False,
+            },
             "RetryDetails": {"CurrentAttempt": 1},  # RetryPresets.none(): failed at once
         }

@@ -386,7 +386,10 @@ async def test_stop_execution() -> None:
     last = eng.get_history(arn)["Events"][-1]
     assert last["EventType"] == "ExecutionStopped"
     assert last["ExecutionStoppedDetails"] == {
-        "Error": {"Payload": {"ErrorType": "Operator", "ErrorMessage": "enough"}}
+        "Error": {
+            "Payload": {"ErrorType": "Operator", "ErrorMessage": "enough"},
+            "Truncated": False,
+        }
     }
     assert eng.service.operations(arn)[0].status.value == "STOPPED"
     with pytest.raises(ServiceError) as info:
@@ -410,7 +413,7 @@ async def test_stopping_a_chained_invoke_target_stops_the_invoke() -> None:
     events = eng.get_history(arn)["Events"]
     stopped = next(e for e in events if e["EventType"] == "ChainedInvokeStopped")
     assert stopped["ChainedInvokeStoppedDetails"] == {
-        "Error": {"Payload": {"ErrorType": "Halt", "ErrorMessage": "stop"}}
+        "Error": {"Payload": {"ErrorType": "Halt", "ErrorMessage": "stop"}, "Truncated": False}
     }
     described = eng.get_execution(arn)
     assert described["Status"] == "FAILED"  # the handler's InvokeError escaped

@@ -57,12 +57,15 @@ async def test_step_retries_and_invocations() -> None:
     ]
     failed = of(events, "StepFailed")
     assert failed[0] == {
-        "Error": {"Payload": {"ErrorMessage": "boom 1", "ErrorType": "ValueError"}},
+        "Error": {
+            "Payload": {"ErrorMessage": "boom 1", "ErrorType": "ValueError"},
+            "Truncated": False,
+        },
         "RetryDetails": {"CurrentAttempt": 1, "NextAttemptDelaySeconds": 2},
     }
     assert failed[1]["RetryDetails"] == {"CurrentAttempt": 2, "NextAttemptDelaySeconds": 2}
     assert of(events, "StepSucceeded") == [
-        {"Result": {"Payload": '"ok"'}, "RetryDetails": {"CurrentAttempt": 3}}
+        {"Result": {"Payload": '"ok"', "Truncated": False}, "RetryDetails": {"CurrentAttempt": 3}}
     ]
     completed = of(events, "InvocationCompleted")
     assert [(c["StartTimestamp"], c["EndTimestamp"]) for c in completed] == [
@@ -113,7 +116,8 @@ async def test_callback_started_details_and_heartbeat_timeout() -> None:
             "Payload": {
                 "ErrorType": "Callback.Heartbeat",
                 "ErrorMessage": "Callback timed out on heartbeat",
-            }
+            },
+            "Truncated": False,
         }
     }
 
@@ -126,7 +130,7 @@ async def test_chained_invoke_started_details_for_durable_and_plain_targets() ->
     assert started == {
         "FunctionName": "napper:$LATEST",
         "TenantId": "t-1",
-        "Input": {"Payload": '{"x": 1}'},
+        "Input": {"Payload": '{"x": 1}', "Truncated": False},
         "ExecutedVersion": "$LATEST",
         "DurableExecutionArn": child,
     }
@@ -138,14 +142,25 @@ async def test_chained_invoke_started_details_for_durable_and_plain_targets() ->
     event = {"target": "double:4", "payload": 21}
     _, _, events = await run("caller", apps.caller, event, double=apps.double)
     assert of(events, "ChainedInvokeStarted") == [
-        {"FunctionName": "double:4", "Input": {"Payload": "21"}, "ExecutedVersion": "4"}
+        {
+            "FunctionName": "double:4",
+            "Input": {"Payload": "21", "Truncated": False},
+            "ExecutedVersion": "4",
+        }
     ]
-    assert of(events, "ChainedInvokeSucceeded") == [{"Result": {"Payload": '{"double": 42}'}}]
+    assert of(events, "ChainedInvokeSucceeded") == [
+        {"Result": {"Payload": '{"double": 42}', "Truncated": False}}
+    ]
 
     event = {"target": "explode:1", "payload": None}
     _, _, events = await run("caller", apps.caller, event, explode=apps.explode)
     assert of(events, "ChainedInvokeFailed") == [
-        {"Error": {"Payload": {"ErrorType": "KeyError", "ErrorMessage": "'boom'"}}}
+        {
+            "Error": {
+                "Payload": {"ErrorType": "KeyError", "ErrorMessage": "'boom'"},
+                "Truncated": False,
+            }
+        }
     ]
 
     event = {"target": "ghost:1", "payload": None}
@@ -172,8 +187,14 @@ async def test_a_crashing_handler_leaves_crash_records() -> None:
     engine, arn, events = await run("crashy", Crashy())
     completed = [e for e in events if e["EventType"] == "InvocationCompleted"]
     assert [c["InvocationCompletedDetails"].get("Error") for c in completed] == [
-        {"Payload": {"ErrorType": "ConnectionError", "ErrorMessage": "lost connection 1"}},
-        {"Payload": {"ErrorType": "ConnectionError", "ErrorMessage": "lost connection 2"}},
+        {
+            "Payload": {"ErrorType": "ConnectionError", "ErrorMessage": "lost connection 1"},
+            "Truncated": False,
+        },
+        {
+            "Payload": {"ErrorType": "ConnectionError", "ErrorMessage": "lost connection 2"},
+            "Truncated": False,
+        },
         None,
     ]
     assert [c["EventTimestamp"] for c in completed] == [at(0), at(5), at(10)]  # 5 s backoff
@@ -238,16 +259,22 @@ async def test_order_workflow_history() -> None:
         (19, "ExecutionSucceeded", None, None, None),
     ]
     details = {e["EventId"]: e[f"{e['EventType']}Details"] for e in events}
-    assert details[1] == {"Input": {"Payload": json.dumps(order)}, "ExecutionTimeout": 31_622_400}
+    assert details[1] == {
+        "Input": {"Payload": json.dumps(order), "Truncated": False},
+        "ExecutionTimeout": 31_622_400,
+    }
     assert details[5]["RetryDetails"]["CurrentAttempt"] == 1
     assert details[5]["Error"]["Payload"]["ErrorType"] == "ConnectionError"
-    assert details[8] == {"Result": {"Payload": '"rsv-o-7"'}, "RetryDetails": {"CurrentAttempt": 2}}
+    assert details[8] == {
+        "Result": {"Payload": '"rsv-o-7"', "Truncated": False},
+        "RetryDetails": {"CurrentAttempt": 2},
+    }
     assert details[9]["Duration"] == 600
     assert details[9]["ScheduledEndTimestamp"] == events[8]["EventTimestamp"] + dt.timedelta(
         seconds=600
     )
     assert details[11] == {"Duration": 600}
-    assert details[17] == {"Result": {"Payload": '"ch-o-7"'}}
+    assert details[17] == {"Result": {"Payload": '"ch-o-7"', "Truncated": False}}
     assert json.loads(details[19]["Result"]["Payload"])["charge"] == "ch-o-7"
 
 

@@ -118,7 +118,9 @@ async def test_dropped_engine_resumes_on_the_same_store(tmp_path: Path, kind: st
     assert napper[5]["EventTimestamp"] == T0 + dt.timedelta(hours=1)  # WaitSucceeded on time
     assert napper[5]["WaitSucceededDetails"] == {"Duration": 3600}
     approver = second.get_history(arns["approver"])["Events"]
-    assert approver[6]["CallbackSucceededDetails"] == {"Result": {"Payload": '"approved"'}}
+    assert approver[6]["CallbackSucceededDetails"] == {
+        "Result": {"Payload": '"approved"', "Truncated": False}
+    }
     assert json.loads(second.get_execution(arns["approver"])["Result"]) == {"answer": '"approved"'}
     assert second.get_execution(arns["napper"])["EndTimestamp"] == T0 + dt.timedelta(hours=1)
     assert second.service.execution(arns["napper"]).invocations == 2

@@ -662,7 +662,7 @@ def test_chained_invoke_start_and_completion(service: FakeService, session: Sess
     assert started[0]["ChainedInvokeStartedDetails"] == {
         "FunctionName": "target-fn",
         "TenantId": "t1",
-        "Input": {"Payload": '{"x": 1}'},
+        "Input": {"Payload": '{"x": 1}', "Truncated": False},
     }
 
 
@@ -1243,7 +1243,7 @@ def test_history_of_a_wait(service: FakeService) -> None:
         (5, "InvocationCompleted"),
         (6, "ExecutionSucceeded"),
     ]
-    assert history[0]["ExecutionStartedDetails"]["Input"] == {}
+    assert history[0]["ExecutionStartedDetails"]["Input"] == {"Truncated": False}
     assert history[1]["WaitStartedDetails"] == {
         "Duration": 2,
         "ScheduledEndTimestamp": T0 + dt.timedelta(seconds=2),
@@ -1255,7 +1255,9 @@ def test_history_of_a_wait(service: FakeService) -> None:
     assert (
         history[4]["InvocationCompletedDetails"]["RequestId"] == service.execution(arn).request_id
     )
-    assert history[5]["ExecutionSucceededDetails"] == {"Result": {"Payload": "null"}}
+    assert history[5]["ExecutionSucceededDetails"] == {
+        "Result": {"Payload": "null", "Truncated": False}
+    }
 
 
 def test_history_of_step_retries(service: FakeService, session: Session) -> None:
@@ -1283,12 +1285,12 @@ def test_history_of_step_retries(service: FakeService, session: Session) -> None
         ("StepSucceeded", None),
     ]
     assert events[1]["StepFailedDetails"] == {
-        "Error": {"Payload": err},
+        "Error": {"Payload": err, "Truncated": False},
         "RetryDetails": {"CurrentAttempt": 1, "NextAttemptDelaySeconds": 1},
     }
     assert events[3]["StepFailedDetails"]["RetryDetails"] == {"CurrentAttempt": 2}
     assert events[5]["StepSucceededDetails"] == {
-        "Result": {"Payload": "1"},
+        "Result": {"Payload": "1", "Truncated": False},
         "RetryDetails": {"CurrentAttempt": 1, "NextAttemptDelaySeconds": 3},
     }
 
@@ -1312,8 +1314,12 @@ def test_history_of_contexts_and_callbacks(service: FakeService, session: Sessio
     ]
     assert events[1]["ParentId"] == "ctx"
     assert events[1]["CallbackStartedDetails"] == {"CallbackId": callback_id, "Timeout": 60}
-    assert events[2]["CallbackSucceededDetails"] == {"Result": {"Payload": '"ok"'}}
-    assert events[3]["ContextSucceededDetails"] == {"Result": {"Payload": '"ok"'}}
+    assert events[2]["CallbackSucceededDetails"] == {
+        "Result": {"Payload": '"ok"', "Truncated": False}
+    }
+    assert events[3]["ContextSucceededDetails"] == {
+        "Result": {"Payload": '"ok"', "Truncated": False}
+    }
     assert [e["EventId"] for e in events] == [2, 3, 4, 5]
 
 

@@ -4,7 +4,8 @@ Events are stored exactly as ``GetDurableExecutionHistory`` returns them through
 ``EventType``, ``EventId`` (1-based, chronological), ``EventTimestamp`` (aware datetime),
 the operation's ``Id``/``ParentId``/``Name``/``SubType`` when the event is about an operation,
 and one ``<EventType>Details`` structure. Payload-carrying members are ``EventInput`` /
-``EventResult`` (``{"Payload": str}``) and ``EventError`` (``{"Payload": ErrorObject}``); with
+``EventResult`` (``{"Payload": str, "Truncated": False}``) and ``EventError``
+(``{"Payload": ErrorObject, "Truncated": False}``), as the service returns them; with
 ``IncludeExecutionData=False`` they are replaced by ``{"Truncated": True}``.
 """
 
@@ -42,13 +43,18 @@ def event(
 
 
 def payload(value: str | None) -> dict[str, Any]:
-    """``EventInput`` / ``EventResult`` of a payload string (empty when there is none)."""
-    return {} if value is None else {"Payload": value}
+    """``EventInput`` / ``EventResult`` of a payload string (no ``Payload`` when there is none).
+
+    The service always says whether it cut the payload: ``Truncated`` is ``False`` here.
+    """
+    return {"Truncated": False} if value is None else {"Payload": value, "Truncated": False}
 
 
 def error_payload(error: ErrorObject | None) -> dict[str, Any]:
-    """``EventError`` of an ErrorObject (empty when there is none)."""
-    return {} if error is None else {"Payload": error.to_wire()}
+    """``EventError`` of an ErrorObject (no ``Payload`` when there is none)."""
+    if error is None:
+        return {"Truncated": False}
+    return {"Payload": error.to_wire(), "Truncated": False}
 
 
 def append_events(record: Record, events: list[dict[str, Any]]) -> None:
