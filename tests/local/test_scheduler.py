@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import time
 from typing import Any
 
@@ -166,6 +167,32 @@ async def test_cancelling_the_scheduler_mid_invocation_leaves_a_crash_record() -
         "Runtime.ExitError"
     )
     assert engine.service.needs_invocation(arn)  # due again at once, not counted as a failure
+    assert engine.service.execution(arn).consecutive_failures == 0
+
+
+async def test_sys_exit_in_a_handler_is_a_lambda_crash_not_the_engines() -> None:
+    from adurable import DurableContext, StepConfig, StepContext, StepSemantics, durable_execution
+
+    def flaky(step_context: StepContext) -> str:
+        if step_context.attempt == 1:
+            sys.exit(3)  # the runtime process exits mid-step
+        return "done"
+
+    @durable_execution
+    async def handler(event: Any, context: DurableContext) -> str:
+        config = StepConfig(step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY)
+        return await context.step(flaky, name="flaky", config=config)
+
+    engine = LocalEngine()
+    engine.register("crasher", handler)
+    result = await engine.invoke("crasher:1", b"{}")
+    arn = str(result.durable_execution_arn)
+    assert engine.get_execution(arn)["Status"] == "SUCCEEDED"
+    events = engine.get_history(arn)["Events"]
+    crash = events[2]["InvocationCompletedDetails"]["Error"]["Payload"]
+    assert crash["ErrorType"] == "Runtime.ExitError"
+    assert crash["ErrorMessage"].endswith("Runtime exited with error: exit status 3")
+    assert len(engine.invocation_errors(arn)) == 1  # the SystemExit, kept for inspection
     assert engine.service.execution(arn).consecutive_failures == 0
 
 

@@ -16,8 +16,9 @@ One loop, many tasks. Each turn of the loop:
    sleeps. A ``VirtualClock`` *jumps*: nothing can run, so every execution is waiting on time
    or on the outside world, and time moves straight to the earliest timer that brings progress
    (a wait, a step retry, an invocation retry; callback timeouts too with
-   ``time_out_callbacks``). The execution timeout and callback timers that lie before that
-   instant fire on the way, as they would in real time. With no such timer it waits for news.
+   ``time_out_callbacks``). Callback timers that lie before that instant fire at their own
+   instants and the execution timeout on the way, as they would in real time. With no such
+   timer it waits for news.
 
 ``settled(arn)`` is the condition ``wait_until_done`` waits for: the execution ended, or
 neither it nor any durable target of its chained invokes can make progress without the outside
@@ -29,8 +30,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import heapq
-import itertools
 import inspect
+import itertools
 import json
 import threading
 import uuid
@@ -273,9 +274,20 @@ class Scheduler:
         if not self.clock.virtual:
             due = self.service.next_due()
         else:
-            kinds = PROGRESS_TIMERS | CALLBACK_TIMERS if self.time_out_callbacks else PROGRESS_TIMERS
+            kinds = PROGRESS_TIMERS
+            if self.time_out_callbacks:
+                kinds = PROGRESS_TIMERS | CALLBACK_TIMERS
             durable = {name for name, f in self.functions.items() if f.durable}
             due = self.service.next_due(kinds=kinds, functions=durable)
+            if external is not None:
+                due = external if due is None else min(due, external)
+            if due is not None:
+                # A callback timer before that instant fires at its own instant, not with the
+                # later one: in real time its execution is invoked in between.
+                early = self.service.next_due(kinds=CALLBACK_TIMERS, functions=durable)
+                if early is not None and early < due:
+                    due = early
+            return due
         if external is None:
             return due
         return external if due is None else min(due, external)
@@ -318,10 +330,22 @@ class Scheduler:
         except Exception as exc:
             self.errors.setdefault(arn, []).append(exc)
             report = functools.partial(service.fail_invocation, arn, exc)
-        except BaseException:
+        except BaseException as exc:
+            # ``sys.exit`` in a handler ends its Lambda runtime process, not the engine: the
+            # invocation is a crash (Runtime.ExitError) and the execution is invoked again.
+            status = exit_status(exc)
+            message = ABANDONED
+            if status is not None:
+                self.errors.setdefault(arn, []).append(exc)
+                message = (
+                    f"RequestId: {context.aws_request_id} Error: Runtime exited with error: "
+                    f"exit status {status}"
+                )
             with anyio.CancelScope(shield=True):
-                await self._call(functools.partial(service.abandon_invocation, arn, ABANDONED))
-            raise
+                await self._call(functools.partial(service.abandon_invocation, arn, message))
+            if status is None:
+                raise
+            return
         else:
             report = functools.partial(service.finish_invocation, arn, output)
         with anyio.CancelScope(shield=True):  # an answer, once given, is never lost
@@ -411,6 +435,21 @@ class Scheduler:
         self.notify()
         while self._busy or self._plain_busy or self._jobs_running:
             await self.changed().wait()
+
+
+def exit_status(exc: BaseException) -> int | None:
+    """The process exit status when ``exc`` is ``SystemExit`` (alone, or the only kind of leaf
+    in exception groups): 0 for no code, the code if an int, else 1 (as CPython exits)."""
+    if isinstance(exc, BaseExceptionGroup):
+        statuses = [exit_status(inner) for inner in exc.exceptions]
+        if not statuses or any(s is None for s in statuses):
+            return None
+        return statuses[0]
+    if not isinstance(exc, SystemExit):
+        return None
+    if exc.code is None:
+        return 0
+    return exc.code if isinstance(exc.code, int) else 1
 
 
 async def call_plain(handler: Any, event: Any, context: LambdaContext) -> Any:
