@@ -65,13 +65,19 @@ class DurableContext:
 
     @property
     def logger(self) -> DurableLogger:
-        """A ``logging.Logger``-like object that stays silent while this context replays."""
+        """A ``logging.Logger``-like object that stays silent while this context replays
+        (unless ``set_logger(..., log_during_replay=True)``)."""
         return self._scope.logger
 
-    def set_logger(self, logger: Any) -> None:
+    def set_logger(self, logger: Any, *, log_during_replay: bool = False) -> None:
         """Send this context's log records to ``logger`` (a Logger or any object with
-        debug/info/warning/error/exception methods accepting ``extra=``)."""
-        self._scope.set_logger(logger)
+        debug/info/warning/error/exception methods accepting ``extra=``).
+
+        Child contexts created afterwards inherit the setting. ``log_during_replay=True`` keeps
+        the records of code that re-runs on replay (the default drops them, so each line appears
+        once per execution): useful to observe re-execution while debugging.
+        """
+        self._scope.set_logger(logger, log_during_replay=log_during_replay)
 
     def is_replaying(self) -> bool:
         """True while the code is re-running operations recorded by earlier invocations."""

@@ -409,8 +409,18 @@ async def _answer(
         if isinstance(leaf, Exception):
             return await _fail(invocation, leaf)
     if error is not None:
+        if any(isinstance(leaf, SystemExit) for leaf in leaves):
+            await _flush_before_exit(invocation)
         raise error  # only control-flow exceptions we do not own (KeyboardInterrupt, ...)
     return await _succeed(invocation, value)
+
+
+async def _flush_before_exit(invocation: Invocation) -> None:
+    """User code called ``sys.exit``: the process ends with this invocation. As the official
+    SDK's checkpoint worker sends the batch it has collected when it is stopped, send what is
+    queued (async STARTs, e.g. of the step that exited) first, so later invocations see them."""
+    with contextlib.suppress(Exception):
+        await invocation.batcher.flush()
 
 
 async def _succeed(invocation: Invocation, value: Any) -> dict[str, Any]:

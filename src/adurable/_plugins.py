@@ -314,8 +314,9 @@ class PluginRun:
             self._pending_fatal = self._pending_fatal or exc
             return False
         except BaseException:
+            # Contained, and the plugin stays in: a start hook that began and then failed may
+            # already hold what its later hooks (on_invocation_end) release.
             _log.exception("plugin %r failed in %s; ignored", plugin, hook)
-            return hook != "on_invocation_start"
         return True
 
     def emit(self, hook: str, info: Any) -> None:

@@ -123,6 +123,7 @@ class Scope:
         "_counter",
         "_draws",
         "_durable_logger",
+        "_log_during_replay",
         "_logger",
         "_suspender",
         "fence",
@@ -153,6 +154,7 @@ class Scope:
         self._counter = 0
         self._draws = 0
         self._logger: Any = invocation.base_logger
+        self._log_during_replay = False
         self._durable_logger: DurableLogger | None = None
 
     # -- ids ----------------------------------------------------------------------------------
@@ -176,13 +178,15 @@ class Scope:
 
         It suspends like this scope and is fenced by ``fence`` (default: this scope's fence).
         """
-        return Scope(
-            self.invocation,
-            prefix=op_id,
-            parent_id=self.parent_id if virtual else op_id,
-            replaying=self.replaying,
-            suspender=self._suspender,
-            fence=fence if fence is not None else self.fence,
+        return self._inherit_logging(
+            Scope(
+                self.invocation,
+                prefix=op_id,
+                parent_id=self.parent_id if virtual else op_id,
+                replaying=self.replaying,
+                suspender=self._suspender,
+                fence=fence if fence is not None else self.fence,
+            )
         )
 
     def branch(
@@ -193,14 +197,23 @@ class Scope:
         Ids use the branch id as prefix; ParentId is the branch (NESTED) or the container
         (FLAT, §5.3). Suspending reports to ``suspender`` instead of ending the invocation.
         """
-        return Scope(
-            self.invocation,
-            prefix=branch_id,
-            parent_id=branch_id if nested else self.parent_id,
-            replaying=replaying,
-            suspender=suspender,
-            fence=fence,
+        return self._inherit_logging(
+            Scope(
+                self.invocation,
+                prefix=branch_id,
+                parent_id=branch_id if nested else self.parent_id,
+                replaying=replaying,
+                suspender=suspender,
+                fence=fence,
+            )
         )
+
+    def _inherit_logging(self, scope: Scope) -> Scope:
+        """A context made here logs like this one (``set_logger`` is inherited, as in the
+        official SDK, where a child context takes its creator's logger)."""
+        scope._logger = self._logger
+        scope._log_during_replay = self._log_during_replay
+        return scope
 
     # -- journal and checkpoints --------------------------------------------------------------
 
@@ -373,16 +386,24 @@ class Scope:
             if self.parent_id:
                 extra["parentId"] = self.parent_id
             logger = self._durable_logger = DurableLogger(
-                self._logger, extra, lambda: self.replaying
+                self._logger, extra, _never if self._log_during_replay else self._is_replaying
             )
         return logger
 
-    def set_logger(self, logger: Any) -> None:
+    def _is_replaying(self) -> bool:
+        return self.replaying
+
+    def set_logger(self, logger: Any, *, log_during_replay: bool = False) -> None:
         self._logger = logger
+        self._log_during_replay = log_during_replay
         self._durable_logger = None
 
 
 _NO_PLUGINS: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
+def _never() -> bool:
+    return False
 
 
 def _now() -> dt.datetime:

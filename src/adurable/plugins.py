@@ -12,9 +12,12 @@
 
 Hooks are synchronous and contained: an exception in a hook is logged and ignored. Factories can
 also be named in ``DURABLE_EXECUTION_PLUGINS`` (entry points of group
-``aws_durable_execution.plugins``).
+``aws_durable_execution.plugins``). ``OperationType`` and ``OperationStatus`` are the enums of
+``OperationInfo.operation_type`` / ``.status`` (string enums: ``info.operation_type == "STEP"``
+works too).
 """
 
+from adurable._enums import OperationStatus, OperationType
 from adurable._plugins import (
     DurablePlugin,
     InvocationEndInfo,
@@ -41,6 +44,8 @@ __all__ = (
     "OperationEndInfo",
     "OperationInfo",
     "OperationStartInfo",
+    "OperationStatus",
+    "OperationType",
     "PluginInvocationStatus",
     "PropagationInput",
     "PropagationMetadata",
