@@ -4,7 +4,8 @@ This plays the suite's runner: invoke (asynchronously), watch the history, answe
 ``CallbackActions``, wait until the execution ends, then hand back what the suite checks — the
 history, the execution (status, result) and the log lines. Time is virtual: an action's ``Delay``
 is a timer on the engine's clock (``LocalEngine.call_later``), ordered with the execution's own
-timers; a callback nobody answers times out only once nothing else can happen, as it would while
+timers, and the delays run one after another as the real runner sleeps them out in its polling
+loop; a callback nobody answers times out only once nothing else can happen, as it would while
 the real runner keeps polling.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import io
 import json
 import logging
@@ -83,6 +85,9 @@ class _Callbacks:
         self.sending: set[str] = set()
         self.errors: list[str] = []
         self.arn: str | None = None
+        #: The real runner sleeps out each action's Delay in its polling loop, one action after
+        #: another: nothing else is sent before this instant (clock seconds).
+        self.busy_until = 0.0
 
     def observe(self) -> None:
         if self.arn is None:
@@ -113,7 +118,11 @@ class _Callbacks:
             if action.operation != "heartbeat":
                 self.handled.add(callback_id)
             self.sending.add(callback_id)
-            self.engine.call_later(action.delay, lambda c=callback_id, a=action: self._send(c, a))
+            now = self.engine.clock.now()
+            self.busy_until = max(now, self.busy_until) + action.delay
+            self.engine.call_later(
+                self.busy_until - now, functools.partial(self._send, callback_id, action)
+            )
 
     def _send(self, callback_id: str, action: _Action) -> None:
         self.sending.discard(callback_id)
