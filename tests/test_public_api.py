@@ -127,7 +127,7 @@ def test_testing_namespace_exports() -> None:
 def test_import_does_not_load_botocore_asyncio_backends_or_trio() -> None:
     code = (
         "import sys, adurable; "
-        "heavy = ('aiobotocore', 'botocore', 'boto3', 'trio', 'httpx'); "
+        "heavy = ('aiobotocore', 'botocore', 'boto3', 'trio', 'httpx', 'httpx2'); "
         "bad = [m for m in heavy if m in sys.modules]; "
         "print(','.join(bad))"
     )

@@ -379,10 +379,38 @@ def lambda_client_config(*, backend: str, max_attempts: int = MAX_ATTEMPTS) -> A
         "user_agent_extra": USER_AGENT_EXTRA,
     }
     if backend != "asyncio":
-        from aiobotocore.httpxsession import HttpxSession
-
-        options["http_session_cls"] = HttpxSession
+        options["http_session_cls"] = _origin_form_httpx_session()
     return AioConfig(**options)
+
+
+@functools.cache
+def _origin_form_httpx_session() -> type[Any]:
+    """aiobotocore's ``HttpxSession``, sending the request target in origin form.
+
+    aiobotocore 3.x hands httpx the whole URL as the raw request target, so every request line
+    reads ``POST http://host/2025-12-01/... HTTP/1.1`` (absolute form). Servers must accept it
+    (RFC 9112 §3.2.2) but not all do — AWS's own local emulator answers 500. A request hook puts
+    the usual ``/path?query`` back; a target meant for a forward proxy is left alone.
+    """
+    from urllib.parse import urlsplit
+
+    from aiobotocore.httpxsession import HttpxSession
+
+    async def origin_form(request: Any) -> None:
+        target = request.extensions.get("target")
+        if isinstance(target, bytes) and target.startswith((b"http://", b"https://")):
+            parts = urlsplit(target)
+            request.extensions["target"] = (parts.path or b"/") + (
+                b"?" + parts.query if parts.query else b""
+            )
+
+    class OriginFormHttpxSession(HttpxSession):  # type: ignore[misc]
+        def _make_async_client(self) -> Any:
+            client = super()._make_async_client()
+            client.event_hooks["request"].append(origin_form)
+            return client
+
+    return OriginFormHttpxSession
 
 
 @asynccontextmanager

@@ -22,7 +22,6 @@ from adurable.local._server import DurableServer
 
 pytestmark = [
     pytest.mark.anyio,
-    pytest.mark.filterwarnings("ignore:aiobotocore's httpx backend:DeprecationWarning"),
 ]
 
 

@@ -86,6 +86,8 @@ class RecordedRequest:
     headers: dict[str, str]
     query: dict[str, str]
     body: dict[str, Any] | None
+    #: The request target exactly as sent on the request line.
+    target: str = ""
 
 
 def _json_default(value: Any) -> Any:
@@ -282,6 +284,7 @@ def _make_handler(server: DurableHTTPServer) -> type[BaseHTTPRequestHandler]:
                 headers={key.lower(): value for key, value in self.headers.items()},
                 query=query,
                 body=body,
+                target=self.path,
             )
             status, headers, payload = server.handle(request)
             if status is None:

@@ -28,7 +28,6 @@ from adurable.testing import FakeService
 
 pytestmark = [
     pytest.mark.anyio,
-    pytest.mark.filterwarnings("ignore:aiobotocore's httpx backend:DeprecationWarning"),
 ]
 
 CHECKPOINT_ERROR = "aws_durable_execution_sdk_python.exceptions.CheckpointError"

@@ -47,8 +47,6 @@ except ImportError:  # tests/service became a package
 
 pytestmark = [
     pytest.mark.anyio,
-    # aiobotocore warns (once) that it would rather use httpx2 than httpx for HttpxSession.
-    pytest.mark.filterwarnings("ignore:aiobotocore's httpx backend:DeprecationWarning"),
 ]
 
 ARN = (
@@ -218,6 +216,9 @@ async def test_checkpoint_round_trip(server: DurableHTTPServer, backend: StubBac
     [request] = server.requests
     assert request.method == "POST"
     assert request.raw_path == f"/2025-12-01/durable-executions/{ENCODED_ARN}/checkpoint"
+    # origin form on both backends (aiobotocore's httpx session would send the absolute URL,
+    # which AWS's own local emulator refuses)
+    assert request.target == request.raw_path
     assert request.arn == ARN
     assert request.body == {
         "CheckpointToken": "dG9rZW4tMA==",
@@ -279,9 +280,10 @@ async def test_client_config(server: DurableHTTPServer, anyio_backend_name: str)
         assert (config.connect_timeout, config.read_timeout) == (5, 50)
         assert config.retries == {"mode": "standard", "total_max_attempts": 3}
         assert config.user_agent_extra == USER_AGENT_EXTRA == "adurable/0.1.0"
-        session_cls = client._endpoint.http_session.__class__.__name__
+        session_cls = client._endpoint.http_session.__class__
     # detected from the running loop: aiohttp only works on asyncio
-    assert session_cls == ("AIOHTTPSession" if anyio_backend_name == "asyncio" else "HttpxSession")
+    names = [cls.__name__ for cls in session_cls.__mro__]
+    assert ("AIOHTTPSession" if anyio_backend_name == "asyncio" else "HttpxSession") in names
 
 
 async def test_client_cache_reuses_one_client(
