@@ -140,13 +140,13 @@ async def run_branch(
     spec: BatchSpec,
     container: Scope,
     index: int,
-    on_recorded: Callable[[int, Any], None] | None = None,
+    on_recorded: Callable[[int, bool, Any], None] | None = None,
 ) -> Outcome:
     """Run item ``index`` once (replaying what is recorded) and classify how it ended.
 
-    ``on_recorded(index, value)`` is called when a NESTED branch's SUCCEED is queued, before
-    it is durable (the run then still waits for it). Never raises, except a cancellation
-    coming from outside the run (which propagates).
+    ``on_recorded(index, succeeded, value_or_error)`` is called when a NESTED branch's SUCCEED
+    or FAIL is queued, before it is durable (the run then still waits for it). Never raises,
+    except a cancellation coming from outside the run (which propagates).
     """
     run = _Run(spec, container, index)
     try:

@@ -49,9 +49,10 @@ class ContextOp(NamedTuple):
     serdes: SerDes[Any] | None = None
     #: Produces the recorded payload when the result is too large (else ``""``).
     summary_generator: Callable[[Any], str] | None = None
-    #: Told the result as soon as SUCCEED is queued, before it is durable (a map item frees
-    #: its concurrency slot then, so the next item's updates can ride in the same call).
-    on_recorded: Callable[[Any], None] | None = None
+    #: Told the outcome as soon as SUCCEED or FAIL is queued, before it is durable:
+    #: ``(True, result)`` or ``(False, ErrorObject)``. A map item frees its concurrency slot
+    #: then, so the next item's updates can ride in the same call.
+    on_recorded: Callable[[bool, Any], None] | None = None
 
 
 async def run_child(
@@ -190,7 +191,7 @@ async def execute_context(
     )
     durable = scope.checkpoint(succeed, sync=True)  # queued now; durable once awaited
     if op.on_recorded is not None:
-        op.on_recorded(result)
+        op.on_recorded(True, result)
     await durable
     return result
 
@@ -198,7 +199,10 @@ async def execute_context(
 async def _fail(scope: Scope, op: ContextOp, exc: Exception, *, record: bool) -> Any:
     error = error_object_from_exception(exc)
     if record:
-        await scope.checkpoint(
+        durable = scope.checkpoint(
             scope.update(op.op_id, op.wanted, action=OperationAction.FAIL, error=error), sync=True
         )
+        if op.on_recorded is not None:
+            op.on_recorded(False, error)
+        await durable
     raise rebuild_error(ChildContextError, error)

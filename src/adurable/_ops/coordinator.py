@@ -7,12 +7,14 @@ spawning a task per item would cost more than the items themselves in large maps
 
 * **Slots.** An item holds a slot from admission until it SUCCEEDS or FAILS; a suspended
   branch keeps its slot but frees its worker. Admission is strictly in index order. A NESTED
-  item that succeeds frees its slot (and counts for the completion policy) as soon as its
-  SUCCEED is queued, not once it is durable: the next item's updates then ride in the same
+  item that ends frees its slot (and counts for the completion policy) as soon as its SUCCEED
+  or FAIL is queued, not once it is durable: the next item's updates then ride in the same
   checkpoint call, instead of every slot waiting out a round trip between two items. Its
   worker still waits for durability (the pool may hold up to twice the limit of workers), and
-  the operation ends only once every such SUCCEED is durable. (Without a binding limit there
-  is no slot to free, and outcomes count once durable.)
+  the operation ends only once every such update is durable. Counting outcomes in the order
+  their updates are queued keeps the result in agreement with the checkpoints: when completion
+  stops the batch, an item counted as ended has its SUCCEED/FAIL queued before the container's
+  SUCCEED, and an item whose SUCCEED/FAIL was queued is counted.
 * **Completion.** After every outcome the policy is re-evaluated (O(1)). Once it says stop,
   the container's fence is closed (a cancelled branch can record nothing more) and the task
   group is cancelled: branches still running are cancelled, not orphaned. Outcomes that
@@ -95,8 +97,6 @@ class Coordinator:
         self._timer_changed = anyio.Event()
         self._timer_sleep: anyio.CancelScope | None = None
         self._pool_size = min(2 * self._limit, n, MAX_WORKERS)
-        #: Early slot release only matters when the limit binds (fewer slots than items).
-        self._on_recorded = self._recorded if self._limit < n else None
         self._workers = 0
         self._task_group: anyio.abc.TaskGroup | None = None
 
@@ -176,7 +176,7 @@ class Coordinator:
                 await parked.wait()
                 continue
             self._grow()
-            outcome = await run_branch(self._spec, self._container, index, self._on_recorded)
+            outcome = await run_branch(self._spec, self._container, index, self._recorded)
             self._settle(index, outcome)
 
     def _grow(self) -> None:
@@ -190,11 +190,16 @@ class Coordinator:
             self._workers += 1
             self._task_group.start_soon(self._worker)
 
-    def _recorded(self, index: int, value: Any) -> None:
-        """Item ``index`` queued its SUCCEED: free its slot and count it now (see Slots)."""
+    def _recorded(self, index: int, succeeded: bool, value: Any) -> None:
+        """Item ``index`` queued its SUCCEED or FAIL: free its slot and count it now (see
+        Slots). Outcomes are counted in the order their updates are queued, so the result
+        agrees with what the checkpoints say whenever completion stops the batch."""
         self._in_flight -= 1
         self._early.add(index)
-        self._record(index, Outcome(OutcomeKind.SUCCEEDED, value))
+        if succeeded:
+            self._record(index, Outcome(OutcomeKind.SUCCEEDED, value))
+        else:
+            self._record(index, Outcome(OutcomeKind.FAILED, error=value))
         if self._reason is None and self._error is None:
             self._evaluate()
         if self._finished():
@@ -234,7 +239,7 @@ class Coordinator:
             self._fatal = self._fatal or outcome.exception
             self._fence.close()  # the others are about to be cancelled: record nothing more
         elif index in self._early:
-            self._early.discard(index)  # counted when its SUCCEED was queued
+            self._early.discard(index)  # counted when its SUCCEED or FAIL was queued
         elif kind is not OutcomeKind.STOPPED:
             self._in_flight -= 1
             self._record(index, outcome)
