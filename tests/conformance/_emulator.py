@@ -48,7 +48,7 @@ from typing import Any
 import anyio
 import anyio.from_thread
 from anyio.from_thread import BlockingPortal
-from tests.conformance._local import Outcome, _name_matches, parse_actions
+from tests.conformance._local import Outcome, _name_matches, lambda_log_line, parse_actions
 from tests.conformance._match import Bindings
 from tests.conformance._registry import TARGETS, Entry
 from tests.conformance._requirements import CACHE
@@ -190,11 +190,8 @@ class _RoutedLogs(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         sink = _SINK.get()
-        if sink is None:
-            return
-        stamp = dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat()
-        request = getattr(record, "requestId", "")
-        sink.append(f"[{record.levelname}]\t{stamp}\t{request}\t{record.getMessage()}")
+        if sink is not None:
+            sink.append(lambda_log_line(record))
 
 
 @contextlib.contextmanager

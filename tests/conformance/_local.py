@@ -169,9 +169,14 @@ class _LambdaLogHandler(logging.Handler):
         self.lines = lines
 
     def emit(self, record: logging.LogRecord) -> None:
-        stamp = dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat()
-        request = getattr(record, "requestId", "")
-        self.lines.append(f"[{record.levelname}]\t{stamp}\t{request}\t{record.getMessage()}")
+        self.lines.append(lambda_log_line(record))
+
+
+def lambda_log_line(record: logging.LogRecord) -> str:
+    """``record`` as the Lambda runtime writes it for Python (plain-text log format)."""
+    stamp = dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat()
+    request = getattr(record, "requestId", "")
+    return f"[{record.levelname}]\t{stamp}\t{request}\t{record.getMessage()}"
 
 
 @contextlib.contextmanager

@@ -232,8 +232,7 @@ class Scheduler:
         if self._stopped:
             return False
         started = False
-        durable = {name for name, f in self.functions.items() if f.durable}
-        for arn in self.service.ready_executions(durable):
+        for arn in self.service.ready_executions(self._durable_functions()):
             if arn not in self._busy and self._within_budget(arn):
                 self._busy.add(arn)
                 tg.start_soon(self._invoke, arn)
@@ -270,27 +269,27 @@ class Scheduler:
 
     def _next_due(self) -> float | None:
         """When to wake up if nothing happens (see the module docstring)."""
-        external = self._external[0][0] if self._external else None
+        service = self.service
         if not self.clock.virtual:
-            due = self.service.next_due()
+            due = service.next_due()
         else:
-            kinds = PROGRESS_TIMERS
-            if self.time_out_callbacks:
-                kinds = PROGRESS_TIMERS | CALLBACK_TIMERS
-            durable = {name for name, f in self.functions.items() if f.durable}
-            due = self.service.next_due(kinds=kinds, functions=durable)
-            if external is not None:
-                due = external if due is None else min(due, external)
-            if due is not None:
-                # A callback timer before that instant fires at its own instant, not with the
-                # later one: in real time its execution is invoked in between.
-                early = self.service.next_due(kinds=CALLBACK_TIMERS, functions=durable)
-                if early is not None and early < due:
-                    due = early
-            return due
-        if external is None:
-            return due
-        return external if due is None else min(due, external)
+            kinds = (
+                PROGRESS_TIMERS | CALLBACK_TIMERS if self.time_out_callbacks else PROGRESS_TIMERS
+            )
+            due = service.next_due(kinds=kinds, functions=self._durable_functions())
+        if self._external:
+            external = self._external[0][0]
+            due = external if due is None else min(due, external)
+        if due is not None and self.clock.virtual and not self.time_out_callbacks:
+            # A callback timer before that instant fires at its own instant, not with the
+            # later one: in real time its execution is invoked in between.
+            early = service.next_due(kinds=CALLBACK_TIMERS, functions=self._durable_functions())
+            if early is not None and early < due:
+                due = early
+        return due
+
+    def _durable_functions(self) -> set[str]:
+        return {name for name, f in self.functions.items() if f.durable}
 
     async def _call(self, call: Callable[[], _R]) -> _R:
         return await self.service.call_async(call)
