@@ -146,12 +146,10 @@ async def test_a10_waiting_branch_suspends_the_whole_parallel() -> None:
     )
     driver.advance()
     assert await driver.invoke() == {"Status": "SUCCEEDED", "Result": '["slow", "fast"]'}
-    later = updates_of(driver.service)[1:]
-    assert [[short(u) for u in call] for call in later] == [
-        ["CONTEXT SUCCEED parallel-branch-0"],
-        ["CONTEXT SUCCEED par"],
-    ]
-    assert later[0][0]["Payload"] == '"slow"'
+    later = [update for call in updates_of(driver.service)[1:] for update in call]
+    # one call or two: the branch's SUCCEED need not be durable before the container's is queued
+    assert [short(u) for u in later] == ["CONTEXT SUCCEED parallel-branch-0", "CONTEXT SUCCEED par"]
+    assert later[0]["Payload"] == '"slow"'
 
 
 async def test_timed_branch_resumes_in_process_after_a_refresh_checkpoint(

@@ -22,7 +22,7 @@ from adurable._errors import (
     NonDeterministicExecutionError,
 )
 from adurable._failures import error_object_from_exception, rebuild_error
-from adurable._fastwire import NO_REPLAY_CHILDREN, REPLAY_CHILDREN
+from adurable._fastwire import NO_REPLAY_CHILDREN, REPLAY_CHILDREN, Update
 from adurable._journal import Identity
 from adurable._ops.step import call_user
 from adurable._scope import Scope
@@ -49,9 +49,9 @@ class ContextOp(NamedTuple):
     serdes: SerDes[Any] | None = None
     #: Produces the recorded payload when the result is too large (else ``""``).
     summary_generator: Callable[[Any], str] | None = None
-    #: Told the outcome as soon as SUCCEED or FAIL is queued, before it is durable:
-    #: ``(True, result)`` or ``(False, ErrorObject)``. A map item frees its concurrency slot
-    #: then, so the next item's updates can ride in the same call.
+    #: Marks a map/parallel item: told the outcome as soon as SUCCEED or FAIL is queued:
+    #: ``(True, result)`` or ``(False, ErrorObject)``; the item then frees its concurrency slot
+    #: and does not wait for durability (see ``_record_item``).
     on_recorded: Callable[[bool, Any], None] | None = None
 
 
@@ -189,20 +189,34 @@ async def execute_context(
         payload=payload,
         context_options=REPLAY_CHILDREN if large else NO_REPLAY_CHILDREN,
     )
-    durable = scope.checkpoint(succeed, sync=True)  # queued now; durable once awaited
-    if op.on_recorded is not None:
-        op.on_recorded(True, result)
-    await durable
+    if op.on_recorded is None:
+        await scope.checkpoint(succeed, sync=True)
+    else:
+        await _record_item(scope, succeed, op.on_recorded, True, result)
     return result
+
+
+async def _record_item(
+    scope: Scope, update: Update, on_recorded: Callable[[bool, Any], None], ok: bool, value: Any
+) -> None:
+    """Queue a map/parallel item's SUCCEED or FAIL and report it at once.
+
+    The item does not wait for it to be durable: its outcome counts once queued, and the
+    container's own SUCCEED/FAIL, queued after it, is awaited before the operation returns
+    (a suspension flushes the queue first). A plugin observing operation ends is told once the
+    update is durable, so with plugins the item waits as other operations do.
+    """
+    durable = scope.checkpoint(update, sync=bool(scope.invocation.plugins))
+    on_recorded(ok, value)
+    await durable
 
 
 async def _fail(scope: Scope, op: ContextOp, exc: Exception, *, record: bool) -> Any:
     error = error_object_from_exception(exc)
     if record:
-        durable = scope.checkpoint(
-            scope.update(op.op_id, op.wanted, action=OperationAction.FAIL, error=error), sync=True
-        )
-        if op.on_recorded is not None:
-            op.on_recorded(False, error)
-        await durable
+        fail = scope.update(op.op_id, op.wanted, action=OperationAction.FAIL, error=error)
+        if op.on_recorded is None:
+            await scope.checkpoint(fail, sync=True)
+        else:
+            await _record_item(scope, fail, op.on_recorded, False, error)
     raise rebuild_error(ChildContextError, error)
