@@ -493,3 +493,50 @@ async def test_nested_step_retry_resumes_in_process(monkeypatch: pytest.MonkeyPa
     assert await driver.invoke() == {"Status": "SUCCEEDED", "Result": '[["ok"], "saw it"]'}
     assert attempts == [1, 2]
     assert [] in updates_of(driver.service)  # the refresh checkpoint
+
+
+async def test_a_suspended_branch_stops_all_it_started_even_if_it_swallows_the_suspension() -> None:
+    """A branch that suspends is cancelled as a whole — its own tasks, and code that catches the
+    suspension and tries to go on — while the other branches and later runs on the same worker
+    carry on (workers share one cancel scope across runs until a run suspends)."""
+    seen: list[str] = []
+
+    async def with_background(ctx: DurableContext) -> str:
+        async def background() -> None:
+            try:
+                await anyio.Event().wait()
+            finally:
+                seen.append("background stopped")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(background)
+            await ctx.wait(Duration(5))
+            tg.cancel_scope.cancel()
+        return "waited"
+
+    async def swallowing(ctx: DurableContext) -> str:
+        try:
+            await ctx.wait(Duration(5))
+        except BaseException:  # the point of the test
+            seen.append("swallowed")
+        await anyio.lowlevel.checkpoint()  # cancelled here: the branch's scope was cancelled
+        seen.append("went on")
+        return "swallowed"
+
+    async def quick(ctx: DurableContext) -> str:
+        return await ctx.step(lambda _: "quick", name="quick")
+
+    @durable_execution
+    async def handler(event: Any, context: DurableContext) -> list[Any]:
+        result = await context.parallel([with_background, swallowing, quick] * 2, name="par")
+        return result.get_results()
+
+    outcome = await LocalRunner(handler).run()
+    assert outcome.status == "SUCCEEDED"
+    assert outcome.result == ["waited", "swallowed", "quick"] * 2
+    # the first invocation: both swallowing runs caught the suspension and went no further;
+    # the second (waits over): both went on normally
+    assert seen.count("swallowed") == 2
+    assert seen.count("went on") == 2
+    assert seen.index("went on") > max(i for i, s in enumerate(seen) if s == "swallowed")
+    assert seen.count("background stopped") == 4  # suspended, then finished, twice each

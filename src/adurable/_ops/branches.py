@@ -10,6 +10,7 @@ as its outcome instead of ending the invocation.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import time
@@ -99,14 +100,20 @@ class _Run:
         "suspended",
     )
 
-    def __init__(self, spec: BatchSpec, container: Scope, index: int) -> None:
+    def __init__(
+        self,
+        spec: BatchSpec,
+        container: Scope,
+        index: int,
+        cancel_scope: anyio.CancelScope | None = None,
+    ) -> None:
         self.spec = spec
         self.container = container
         self.index = index
         self.bid = branch_id(spec.op_id, index)
         self.replaying = container.replaying
         self.fence = Fence(container.fence)
-        self.cancel_scope = container.invocation.cancel_scope()
+        self.cancel_scope = cancel_scope or container.invocation.cancel_scope()
         self.suspended = False
         self.resume_at: float | None = None
         self.deadline: float | None = None
@@ -141,16 +148,22 @@ async def run_branch(
     container: Scope,
     index: int,
     on_recorded: Callable[[int, bool, Any], None] | None = None,
+    cancel_scope: anyio.CancelScope | None = None,
 ) -> Outcome:
     """Run item ``index`` once (replaying what is recorded) and classify how it ended.
+
+    ``cancel_scope``: a scope the caller has entered around this run alone (a worker's, reused
+    across the runs it makes until one suspends); else the run enters a fresh one. Suspending
+    cancels it, so whatever the run started stops.
 
     ``on_recorded(index, succeeded, value_or_error)`` is called when a NESTED branch's SUCCEED
     or FAIL is queued, before it is durable (the run then still waits for it). Never raises,
     except a cancellation coming from outside the run (which propagates).
     """
-    run = _Run(spec, container, index)
+    run = _Run(spec, container, index, cancel_scope)
+    own_scope = run.cancel_scope if cancel_scope is None else contextlib.nullcontext()
     try:
-        with run.cancel_scope:
+        with own_scope:
             wanted = container.identity(
                 OperationType.CONTEXT, spec.branch_sub_type, spec.name_of(index)
             )

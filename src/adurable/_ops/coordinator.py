@@ -165,19 +165,26 @@ class Coordinator:
     # -- workers ------------------------------------------------------------------------------
 
     async def _worker(self) -> None:
+        # One cancel scope serves the worker's runs one after another until a run suspends
+        # (which cancels it); entering a scope per item cost ~13 % of a trivial item.
+        new_scope = self._container.invocation.cancel_scope
         while True:
-            index = self._claim()
-            if index is None:
-                if self._next >= self._spec.count and not self._timed:
-                    self._workers -= 1  # every item is admitted and none will come due
-                    return
-                parked = anyio.Event()
-                self._parked.append(parked)
-                await parked.wait()
-                continue
-            self._grow()
-            outcome = await run_branch(self._spec, self._container, index, self._recorded)
-            self._settle(index, outcome)
+            with new_scope() as scope:
+                while not scope.cancel_called:
+                    index = self._claim()
+                    if index is None:
+                        if self._next >= self._spec.count and not self._timed:
+                            self._workers -= 1  # every item is admitted, none will come due
+                            return
+                        parked = anyio.Event()
+                        self._parked.append(parked)
+                        await parked.wait()
+                        continue
+                    self._grow()
+                    outcome = await run_branch(
+                        self._spec, self._container, index, self._recorded, scope
+                    )
+                    self._settle(index, outcome)
 
     def _grow(self) -> None:
         """One more worker while work is waiting and the pool is not full.
