@@ -329,7 +329,9 @@ def _anyio_run(func: Callable[[], Any], backend: str) -> Any:
         raise
 
 
-def _new_engine(db: Path | None, virtual: bool) -> LocalEngine:
+def _new_engine(db: Path | None, virtual: bool, *, record_calls: bool = True) -> LocalEngine:
+    """An engine for ``run`` or ``serve``. ``record_calls``: keep every API call in memory (for
+    inspection after a run); a server that runs for days must not."""
     from adurable.local import LocalEngine, RealClock, SqliteStore, VirtualClock
 
     clock: VirtualClock | RealClock = VirtualClock() if virtual else RealClock()
@@ -337,7 +339,7 @@ def _new_engine(db: Path | None, virtual: bool) -> LocalEngine:
         store = SqliteStore(db) if db is not None else None
     except Exception as exc:
         raise CliError(f"cannot open {db}: {exc}") from None
-    return LocalEngine(store=store, clock=clock)
+    return LocalEngine(store=store, clock=clock, record_calls=record_calls)
 
 
 @dataclass
@@ -523,7 +525,7 @@ def _configure_request_log(quiet: bool) -> None:
 async def _serve(args: argparse.Namespace, functions: list[tuple[str, Any]]) -> None:
     from adurable.local._server import DurableServer
 
-    engine = _new_engine(args.db, virtual=args.virtual)
+    engine = _new_engine(args.db, virtual=args.virtual, record_calls=False)
     try:
         for name, handler in functions:
             engine.register(name, handler)
