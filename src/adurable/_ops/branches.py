@@ -157,8 +157,8 @@ async def run_branch(
     cancels it, so whatever the run started stops.
 
     ``on_recorded(index, succeeded, value_or_error)`` is called when a NESTED branch's SUCCEED
-    or FAIL is queued, before it is durable (the run then still waits for it). Never raises,
-    except a cancellation coming from outside the run (which propagates).
+    or FAIL is queued, before it is durable (see ``child._record_item``). Never raises, except
+    a cancellation coming from outside the run (which propagates).
     """
     run = _Run(spec, container, index, cancel_scope)
     own_scope = run.cancel_scope if cancel_scope is None else contextlib.nullcontext()

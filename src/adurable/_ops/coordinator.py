@@ -9,12 +9,14 @@ spawning a task per item would cost more than the items themselves in large maps
   branch keeps its slot but frees its worker. Admission is strictly in index order. A NESTED
   item that ends frees its slot (and counts for the completion policy) as soon as its SUCCEED
   or FAIL is queued, not once it is durable: the next item's updates then ride in the same
-  checkpoint call, instead of every slot waiting out a round trip between two items. Its
-  worker still waits for durability (the pool may hold up to twice the limit of workers), and
-  the operation ends only once every such update is durable. Counting outcomes in the order
-  their updates are queued keeps the result in agreement with the checkpoints: when completion
-  stops the batch, an item counted as ended has its SUCCEED/FAIL queued before the container's
-  SUCCEED, and an item whose SUCCEED/FAIL was queued is counted.
+  checkpoint call, instead of every slot waiting out a round trip between two items. The
+  worker goes on at once (it waits for durability only when a plugin observes operation ends;
+  the pool may then hold up to twice the limit of workers), and the operation ends only once
+  every such update is durable: the container's SUCCEED/FAIL is queued after them and awaited.
+  Counting outcomes in the order their updates are queued keeps the result in agreement with
+  the checkpoints: when completion stops the batch, an item counted as ended has its
+  SUCCEED/FAIL queued before the container's SUCCEED, and an item whose SUCCEED/FAIL was
+  queued is counted.
 * **Completion.** After every outcome the policy is re-evaluated (O(1)). Once it says stop,
   the container's fence is closed (a cancelled branch can record nothing more) and the task
   group is cancelled: branches still running are cancelled, not orphaned. Outcomes that
@@ -82,7 +84,7 @@ class Coordinator:
         self._policy = CompletionPolicy(completion, n, ItemsView(spec.name_of, self._statuses))
         self._next = 0  # next index to admit
         self._in_flight = 0  # items holding a slot (running or suspended)
-        self._early: set[int] = set()  # succeeded, slot freed, SUCCEED not yet durable
+        self._early: set[int] = set()  # ended and counted (update queued), run not yet settled
         self._running = 0  # items claimed by a worker
         self._due: deque[int] = deque()  # suspended items to run again
         self._timed: list[tuple[float, int, float]] = []  # heap of (deadline, index, epoch)
@@ -223,7 +225,7 @@ class Coordinator:
         return self._reason is None and self._fatal is None and self._error is None
 
     def _claim(self) -> int | None:
-        if self._reason is not None or self._fatal is not None or self._error is not None:
+        if not self._claimable():
             return None
         if self._due:
             self._running += 1
