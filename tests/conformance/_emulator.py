@@ -48,7 +48,13 @@ from typing import Any
 import anyio
 import anyio.from_thread
 from anyio.from_thread import BlockingPortal
-from tests.conformance._local import Outcome, _name_matches, lambda_log_line, parse_actions
+from tests.conformance._local import (
+    LineSink,
+    Outcome,
+    lambda_log_line,
+    name_matches,
+    parse_actions,
+)
 from tests.conformance._match import Bindings
 from tests.conformance._registry import TARGETS, Entry
 from tests.conformance._requirements import CACHE
@@ -166,7 +172,7 @@ class _RoutedStdout(io.TextIOBase):
 
     def __init__(self, fallback: Any) -> None:
         self.fallback = fallback
-        self.partial: dict[int, str] = {}
+        self.streams: dict[int, LineSink] = {}
 
     def writable(self) -> bool:
         return True
@@ -175,11 +181,10 @@ class _RoutedStdout(io.TextIOBase):
         sink = _SINK.get()
         if sink is None:
             return int(self.fallback.write(text))
-        key = id(sink)
-        buffered = self.partial.get(key, "") + text
-        *complete, self.partial[key] = buffered.split("\n")
-        sink.extend(line for line in complete if line.strip())
-        return len(text)
+        stream = self.streams.get(id(sink))
+        if stream is None:
+            stream = self.streams[id(sink)] = LineSink(sink)
+        return stream.write(text)
 
     def flush(self) -> None:
         self.fallback.flush()
@@ -550,7 +555,7 @@ def drive(
                 (
                     i
                     for i, action in enumerate(actions)
-                    if i not in used and _name_matches(str(bindings.substitute(action.name)), name)
+                    if i not in used and name_matches(str(bindings.substitute(action.name)), name)
                 ),
                 None,
             )

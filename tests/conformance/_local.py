@@ -63,7 +63,8 @@ def parse_actions(spec: dict[str, Any]) -> list[_Action]:
     return actions
 
 
-def _name_matches(pattern: str, name: str) -> bool:
+def name_matches(pattern: str, name: str) -> bool:
+    """The suite's CallbackName rule: ``*``, the exact name, or a ``${/re/}`` search."""
     if pattern in ("*", name):
         return True
     if pattern.startswith("${/") and pattern.endswith("/}"):
@@ -104,7 +105,7 @@ class _Callbacks:
                     i
                     for i, action in enumerate(self.actions)
                     if i not in self.used
-                    and _name_matches(str(self.bindings.substitute(action.name)), name)
+                    and name_matches(str(self.bindings.substitute(action.name)), name)
                 ),
                 None,
             )
@@ -144,7 +145,7 @@ class _Callbacks:
             self.errors.append(f"callback {action.operation} for {callback_id} refused: {exc}")
 
 
-class _Lines(io.TextIOBase):
+class LineSink(io.TextIOBase):
     """A text stream that files every complete line it is written into ``lines``."""
 
     def __init__(self, lines: list[str]) -> None:
@@ -188,7 +189,7 @@ def capture_logs() -> Iterator[list[str]]:
     saved_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    stream = _Lines(lines)
+    stream = LineSink(lines)
     try:
         with contextlib.redirect_stdout(stream):
             yield lines

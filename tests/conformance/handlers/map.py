@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tests.conformance._registry import requirement
+from tests.conformance.handlers._batch import FULL, projection
 
 from adurable import (
     EXTENDED_TYPES_SERDES,
@@ -29,22 +30,6 @@ SEQUENTIAL = MapConfig(max_concurrency=1)
 def _config(completion: CompletionConfig) -> MapConfig:
     """A sequential map config with the given completion criteria."""
     return MapConfig(max_concurrency=1, completion_config=completion)
-
-
-def _projection(result: BatchResult[Any], *keys: str) -> dict[str, Any]:
-    """The requested subset of {completionReason, status, successCount, failureCount,
-    totalCount} of a batch result."""
-    values: dict[str, Any] = {
-        "completionReason": result.completion_reason.value,
-        "status": result.status.value,
-        "successCount": result.success_count,
-        "failureCount": result.failure_count,
-        "totalCount": result.total_count,
-    }
-    return {key: values[key] for key in keys}
-
-
-FULL = ("completionReason", "status", "successCount", "failureCount", "totalCount")
 
 
 async def _ok_or_fail(ctx: DurableContext, item: str, index: int, items: Sequence[str]) -> str:
@@ -112,7 +97,7 @@ async def map_fail_fast(event: Any, context: DurableContext) -> dict[str, Any]:
         name="failfast",
         config=_config(CompletionConfig(tolerated_failure_count=0)),
     )
-    return _projection(result, *FULL)
+    return projection(result, *FULL)
 
 
 @requirement("9-6")
@@ -138,7 +123,7 @@ async def map_min_successful(event: Any, context: DurableContext) -> dict[str, A
         name="min-successful",
         config=_config(CompletionConfig(min_successful=2)),
     )
-    return _projection(result, "completionReason", "successCount", "totalCount")
+    return projection(result, "completionReason", "successCount", "totalCount")
 
 
 @requirement("9-8")
@@ -151,7 +136,7 @@ async def map_tolerated_within(event: Any, context: DurableContext) -> dict[str,
         name="tolerated",
         config=_config(CompletionConfig(tolerated_failure_count=1)),
     )
-    return _projection(result, *FULL)
+    return projection(result, *FULL)
 
 
 @requirement("9-9")
@@ -164,7 +149,7 @@ async def map_tolerated_exceeded(event: Any, context: DurableContext) -> dict[st
         name="tolerated-exceeded",
         config=_config(CompletionConfig(tolerated_failure_count=1)),
     )
-    return _projection(result, "completionReason", "successCount", "failureCount", "totalCount")
+    return projection(result, "completionReason", "successCount", "failureCount", "totalCount")
 
 
 @requirement("9-10")
@@ -177,7 +162,7 @@ async def map_tolerated_percentage(event: Any, context: DurableContext) -> dict[
         name="tolerated-pct",
         config=_config(CompletionConfig(tolerated_failure_percentage=25)),
     )
-    return _projection(result, "completionReason", "successCount", "failureCount", "totalCount")
+    return projection(result, "completionReason", "successCount", "failureCount", "totalCount")
 
 
 @requirement("9-11")
@@ -279,7 +264,7 @@ async def map_large_result(event: Any, context: DurableContext) -> dict[str, Any
         return str(index) * 70_000
 
     result = await context.map([0, 1, 2, 3], large, name="large", config=SEQUENTIAL)
-    return _projection(result, "successCount", "totalCount")
+    return projection(result, "successCount", "totalCount")
 
 
 @requirement("9-17")
@@ -302,7 +287,7 @@ async def map_fail_then_wait(event: Any, context: DurableContext) -> dict[str, A
         config=_config(CompletionConfig(tolerated_failure_count=1)),
     )
     await context.wait(Duration.from_seconds(1))
-    return _projection(result, *FULL)
+    return projection(result, *FULL)
 
 
 class OpSerDes(SerDes[BatchResult[str]]):

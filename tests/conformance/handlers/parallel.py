@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.conformance._registry import requirement
+from tests.conformance.handlers._batch import FULL, projection
 
 from adurable import (
-    BatchResult,
     CompletionConfig,
     DurableContext,
     Duration,
@@ -58,20 +58,6 @@ def _sequential(completion: CompletionConfig | None = None, **options: Any) -> P
     return ParallelConfig(max_concurrency=1, **options)
 
 
-def _projection(result: BatchResult[Any], *keys: str) -> dict[str, Any]:
-    """The requested subset of {completionReason, status, successCount, failureCount,
-    totalCount}."""
-    everything = {
-        "completionReason": result.completion_reason.value,
-        "status": result.status.value,
-        "successCount": result.success_count,
-        "failureCount": result.failure_count,
-        "totalCount": result.total_count,
-    }
-    return {key: everything[key] for key in keys}
-
-
-_FULL = ("completionReason", "status", "successCount", "failureCount", "totalCount")
 _NO_STATUS = ("completionReason", "successCount", "failureCount", "totalCount")
 
 
@@ -134,7 +120,7 @@ async def parallel_fail_fast(event: Any, context: DurableContext) -> dict[str, A
         name="failfast",
         config=_sequential(CompletionConfig(tolerated_failure_count=0)),
     )
-    return _projection(result, *_FULL)
+    return projection(result, *FULL)
 
 
 @requirement("8-7")
@@ -159,7 +145,7 @@ async def parallel_min_successful(event: Any, context: DurableContext) -> dict[s
         name="min-successful",
         config=_sequential(CompletionConfig(min_successful=2)),
     )
-    return _projection(result, "completionReason", "successCount", "totalCount")
+    return projection(result, "completionReason", "successCount", "totalCount")
 
 
 @requirement("8-9")
@@ -171,7 +157,7 @@ async def parallel_tolerated(event: Any, context: DurableContext) -> dict[str, A
         name="tolerated",
         config=_sequential(CompletionConfig(tolerated_failure_count=1)),
     )
-    return _projection(result, *_FULL)
+    return projection(result, *FULL)
 
 
 @requirement("8-10")
@@ -183,7 +169,7 @@ async def parallel_tolerated_exceeded(event: Any, context: DurableContext) -> di
         name="tolerated-exceeded",
         config=_sequential(CompletionConfig(tolerated_failure_count=1)),
     )
-    return _projection(result, *_NO_STATUS)
+    return projection(result, *_NO_STATUS)
 
 
 @requirement("8-11")
@@ -219,7 +205,7 @@ async def parallel_tolerated_percentage(event: Any, context: DurableContext) -> 
         name="tolerated-pct",
         config=_sequential(CompletionConfig(tolerated_failure_percentage=25)),
     )
-    return _projection(result, *_NO_STATUS)
+    return projection(result, *_NO_STATUS)
 
 
 async def _wait_then_b1(ctx: DurableContext) -> str:
@@ -269,7 +255,7 @@ async def parallel_all_fail(event: Any, context: DurableContext) -> dict[str, An
         name="all-fail",
         config=_sequential(CompletionConfig(tolerated_failure_count=3)),
     )
-    return _projection(result, *_FULL)
+    return projection(result, *FULL)
 
 
 @requirement("8-17")
@@ -281,7 +267,7 @@ async def parallel_min_not_reached(event: Any, context: DurableContext) -> dict[
         name="min-not-reached",
         config=_sequential(CompletionConfig(min_successful=3)),
     )
-    return _projection(result, *_FULL)
+    return projection(result, *FULL)
 
 
 @requirement("8-18")
@@ -293,7 +279,7 @@ async def parallel_combined(event: Any, context: DurableContext) -> dict[str, An
         name="combined",
         config=_sequential(CompletionConfig(min_successful=3, tolerated_failure_count=1)),
     )
-    return _projection(result, *_NO_STATUS)
+    return projection(result, *_NO_STATUS)
 
 
 @requirement("8-19")
@@ -350,4 +336,4 @@ async def parallel_percentage_boundary(event: Any, context: DurableContext) -> d
         name="pct-boundary",
         config=_sequential(CompletionConfig(tolerated_failure_percentage=25)),
     )
-    return _projection(result, *_FULL)
+    return projection(result, *FULL)
