@@ -32,6 +32,7 @@ __all__ = (
     "Update",
     "checked_operations",
     "parse_event",
+    "simple_update",
     "wire_size",
 )
 
@@ -131,6 +132,55 @@ class Update:
 
     def __repr__(self) -> str:
         return f"Update({self.wire!r})"
+
+
+_new_update = object.__new__
+
+
+def simple_update(
+    id: str,
+    type: OperationType,
+    action: OperationAction,
+    parent_id: str | None,
+    name: str | None,
+    sub_type: str | None,
+    payload: str | None = None,
+    context_options: dict[str, Any] | None = None,
+) -> Update:
+    """``Update(...)`` with no error and no options but ``context_options``: the updates of a
+    fan-out's hot path (START, SUCCEED with a payload), built without the general keyword
+    handling (~40 % cheaper). Gives exactly what ``Update`` gives (a unit test compares)."""
+    update: Update = _new_update(Update)
+    update.id = id
+    update.type = type
+    update.action = action
+    update.parent_id = parent_id
+    update.name = name
+    update.sub_type = sub_type
+    wire: dict[str, Any] = {"Id": id}
+    size = 10 + len(id)
+    if parent_id:
+        wire["ParentId"] = parent_id
+        size += 16 + len(parent_id)
+    if name:
+        wire["Name"] = name
+        size += 10 + len(encode_basestring_ascii(name))
+    wire["Type"] = plain = _PLAIN[type]
+    size += 12 + len(plain)
+    if sub_type:
+        wire["SubType"] = plain = sub_type if sub_type.__class__ is str else str(sub_type)
+        size += 15 + len(plain)
+    wire["Action"] = plain = _PLAIN[action]
+    size += 14 + len(plain)
+    if payload is not None:
+        wire["Payload"] = payload
+        size += 13 + len(encode_basestring_ascii(payload))
+    if context_options is not None:
+        wire["ContextOptions"] = context_options
+        size += 20 + (_KNOWN_SIZES.get(_object_id(context_options)) or _json_len(context_options))
+    update.wire = wire
+    update.size = size
+    return update
 
 
 def wire_size(wire: Mapping[str, Any]) -> int:

@@ -26,7 +26,7 @@ from adurable._errors import (
     TimedSuspendExecution,
 )
 from adurable._failures import error_object_from_exception
-from adurable._fastwire import Update
+from adurable._fastwire import Update, simple_update
 from adurable._ids import blake2b, operation_id
 from adurable._journal import Identity, Journal
 from adurable._logger import DEFAULT_LOGGER, DurableLogger
@@ -243,16 +243,29 @@ class Scope:
         return stored
 
     def update(
-        self, op_id: str, wanted: Identity, action: OperationAction, **fields: Any
+        self,
+        op_id: str,
+        wanted: Identity,
+        action: OperationAction,
+        payload: str | None = None,
+        context_options: dict[str, Any] | None = None,
+        **fields: Any,
     ) -> Update:
         """The update of ``op_id`` (its identity repeated, §4.3); ``fields`` as for Update."""
+        type_, sub_type, name, parent_id = wanted
+        if not fields:
+            return simple_update(
+                op_id, type_, action, parent_id, name, sub_type, payload, context_options
+            )
         return Update(
             op_id,
-            wanted.type,
+            type_,
             action,
-            parent_id=wanted.parent_id,
-            name=wanted.name,
-            sub_type=wanted.sub_type,
+            parent_id=parent_id,
+            name=name,
+            sub_type=sub_type,
+            payload=payload,
+            context_options=context_options,
             **fields,
         )
 

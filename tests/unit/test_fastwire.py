@@ -23,6 +23,7 @@ from adurable._fastwire import (
     Update,
     checked_operations,
     parse_event,
+    simple_update,
     wire_size,
 )
 from adurable._journal import Identity, Journal, RecordedOperation
@@ -91,6 +92,41 @@ def test_update_dumps_like_the_pydantic_model_and_knows_its_size(
     assert all(type(v) is not OperationType for v in update.wire.values())  # plain strings
     assert update.size == wire_size(update.wire) == len(json.dumps(update.wire).encode())
 
+
+
+@given(
+    type_=st.sampled_from(OperationType),
+    action=st.sampled_from(OperationAction),
+    parent=st.none() | st.just("") | st.just(ID),
+    name=st.none() | text,
+    sub_type=st.none() | st.sampled_from(["", "Step", "MapIteration"]),
+    payload=st.none() | text,
+    context_options=st.none() | st.sampled_from([NO_REPLAY_CHILDREN, REPLAY_CHILDREN, {}]),
+)
+def test_the_hot_path_update_is_the_general_one(
+    type_: OperationType,
+    action: OperationAction,
+    parent: str | None,
+    name: str | None,
+    sub_type: str | None,
+    payload: str | None,
+    context_options: dict[str, Any] | None,
+) -> None:
+    fast = simple_update(ID, type_, action, parent, name, sub_type, payload, context_options)
+    general = Update(
+        ID,
+        type_,
+        action,
+        parent_id=parent,
+        name=name,
+        sub_type=sub_type,
+        payload=payload,
+        context_options=context_options,
+    )
+    assert list(fast.wire.items()) == list(general.wire.items())
+    assert fast.size == general.size
+    for attribute in ("id", "type", "action", "parent_id", "name", "sub_type"):
+        assert getattr(fast, attribute) == getattr(general, attribute)
 
 def test_wire_size_matches_json_dumps_for_nested_values() -> None:
     wire = {"A": [1, "é", None, True, {"B": False}], "C": {}, "D": [], "E": 1.5}
