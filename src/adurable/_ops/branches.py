@@ -143,6 +143,10 @@ class _Run:
         raise TimedSuspendExecution(message, resume_at)
 
 
+#: Stands in for the run's own cancel scope when the caller entered one (reusable).
+_CALLER_SCOPE: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
 async def run_branch(
     spec: BatchSpec,
     container: Scope,
@@ -161,7 +165,7 @@ async def run_branch(
     a cancellation coming from outside the run (which propagates).
     """
     run = _Run(spec, container, index, cancel_scope)
-    own_scope = run.cancel_scope if cancel_scope is None else contextlib.nullcontext()
+    own_scope = run.cancel_scope if cancel_scope is None else _CALLER_SCOPE
     try:
         with own_scope:
             wanted = container.identity(

@@ -206,7 +206,9 @@ class Coordinator:
         self._in_flight -= 1
         self._early.add(index)
         if succeeded:
-            self._record(index, Outcome(OutcomeKind.SUCCEEDED, value))
+            self._statuses[index] = _S.SUCCEEDED
+            self._results[index] = value
+            self._policy.succeeded += 1
         else:
             self._record(index, Outcome(OutcomeKind.FAILED, error=value))
         if self._reason is None and self._error is None:

@@ -166,7 +166,10 @@ async def _attempt(
 ) -> Any:
     logger = functools.partial(_step_logger, scope, op_id, wanted.name, attempt)
     try:
-        with scope.user_function(op_id, wanted, attempt=attempt):
+        if scope.invocation.plugins:
+            with scope.user_function(op_id, wanted, attempt=attempt):
+                value = await call_user(func, StepContext(logger, attempt))
+        else:
             value = await call_user(func, StepContext(logger, attempt))
         payload, result = round_trip(
             config.serdes, value, operation_id=op_id, execution_arn=scope.execution_arn
