@@ -93,7 +93,6 @@ def test_update_dumps_like_the_pydantic_model_and_knows_its_size(
     assert update.size == wire_size(update.wire) == len(json.dumps(update.wire).encode())
 
 
-
 @given(
     type_=st.sampled_from(OperationType),
     action=st.sampled_from(OperationAction),
@@ -127,6 +126,7 @@ def test_the_hot_path_update_is_the_general_one(
     assert fast.size == general.size
     for attribute in ("id", "type", "action", "parent_id", "name", "sub_type"):
         assert getattr(fast, attribute) == getattr(general, attribute)
+
 
 def test_wire_size_matches_json_dumps_for_nested_values() -> None:
     wire = {"A": [1, "é", None, True, {"B": False}], "C": {}, "D": [], "E": 1.5}
