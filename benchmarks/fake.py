@@ -11,7 +11,8 @@ like botocore hands them over). It does not validate like ``adurable.testing.Fak
   :class:`AsyncClient` is what adurable gets as its ``client``. Both forward to the same
   :class:`FakeService` methods, so a checkpoint costs the same whoever calls it. With
   ``latency`` each checkpoint call also waits that long (``time.sleep`` on the official SDK's
-  checkpoint thread, ``anyio.sleep`` on adurable's event loop).
+  checkpoint thread; for adurable, ``time.sleep`` in a worker thread the event loop awaits, see
+  :func:`network_delay`).
 
 Operations are stored compactly (a list per operation) and the response dicts are built per
 call, so a million-operation execution does not weigh the measured process down by gigabytes.
@@ -241,6 +242,28 @@ class FakeService:
         }
 
 
+def _sleep_until(deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
+async def network_delay(latency: float) -> None:
+    """Wait ``latency`` seconds the way a reply from the network arrives on an event loop.
+
+    A worker thread sleeps with ``time.sleep`` (as the official SDK's checkpoint thread does)
+    until a deadline fixed when the call starts, then wakes the loop through its self-pipe: an
+    event that epoll reports at once, as it reports a socket becoming readable. An event-loop
+    timer (``anyio.sleep``) would add up to 2 ms to every call on asyncio: the selector rounds
+    the remaining timeout up to a whole millisecond, and for some values (9, 13, 18 ms) CPython
+    rounds it up once more when it converts it for epoll_wait. That is the harness's cost, not
+    the SDK's; measured in ``benchmarks/RESULTS.md`` (latency-bound).
+    """
+    import anyio.to_thread
+
+    await anyio.to_thread.run_sync(_sleep_until, time.monotonic() + latency)
+
+
 class SyncClient:
     """The fake as a boto3 ``lambda`` client (for the official SDK)."""
 
@@ -264,9 +287,7 @@ class AsyncClient:
 
     async def checkpoint_durable_execution(self, **kw: Any) -> dict[str, Any]:
         if self.service.latency:
-            import anyio
-
-            await anyio.sleep(self.service.latency)
+            await network_delay(self.service.latency)
         return self.service.checkpoint(**kw)
 
     async def get_durable_execution_state(self, **kw: Any) -> dict[str, Any]:

@@ -7,10 +7,11 @@ The real measurements are taken by hand with ``python benchmarks/run.py``; see
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 import pytest
-from benchmarks import run
+from benchmarks import fake, run
 from benchmarks.case import run_case
 
 
@@ -28,8 +29,18 @@ from benchmarks.case import run_case
     ],
     ids=lambda spec: "-".join(str(v) for v in spec.values()),
 )
-def test_workload_runs_on_adurable(spec: dict[str, Any]) -> None:
+def test_workload_runs_on_adurable(spec: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    delays: list[float] = []
+    # The latency cases wait in a worker thread; record the deadlines instead of sleeping.
+    monkeypatch.setattr(
+        fake, "_sleep_until", lambda deadline: delays.append(deadline - time.monotonic())
+    )
     measured = run_case({"sdk": "adurable", **spec})
+    if spec.get("latency"):
+        assert len(delays) == measured["checkpoint_calls"]
+        assert all(0 < delay <= spec["latency"] for delay in delays)
+    else:
+        assert delays == []
     assert measured["invocations"] == 1
     assert measured["wall"] > 0
     if spec["workload"] == "replay":
