@@ -24,7 +24,7 @@ import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
 from benchmarks.driver import LambdaContext, drive  # noqa: E402
-from benchmarks.fake import AsyncClient, FakeService, SyncClient  # noqa: E402
+from benchmarks.fake import AsyncClient, FakeService, SyncClient, network_delay  # noqa: E402
 
 
 def _op_id(position: int) -> str:
@@ -44,7 +44,7 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     """Run ``spec`` once; returns wall/cpu seconds, peak RSS and the fake's counters."""
     sdk, workload, n = spec["sdk"], spec["workload"], spec.get("n", 0)
     if sdk == "none":
-        return _run_floor(workload, n)
+        return _run_floor(workload, n, spec.get("latency") or 0.0)
     t_import = time.perf_counter()
     if sdk == "adurable":
         from benchmarks import workloads_adurable as workloads
@@ -85,8 +85,9 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     return measured
 
 
-def _run_floor(workload: str, n: int) -> dict[str, Any]:
+def _run_floor(workload: str, n: int, latency: float = 0.0) -> dict[str, Any]:
     """The same fan-out with no SDK at all: how close to the floor are we?"""
+    prepared = _nested_map_calls(n) if workload == "floor_fake" and latency else None
     wall0, cpu0 = time.perf_counter(), time.process_time()
     extra: dict[str, Any] = {}
     if workload == "floor_asyncio":
@@ -118,7 +119,13 @@ def _run_floor(workload: str, n: int) -> dict[str, Any]:
 
         total = anyio.run(main_anyio)
     elif workload == "floor_fake":
-        total, extra = _feed_fake(n)
+        if latency:
+            import anyio
+
+            assert prepared is not None
+            total, extra = anyio.run(_feed_fake_delayed, prepared, latency)
+        else:
+            total, extra = _feed_fake(n)
     else:
         raise ValueError(f"unknown floor workload {workload!r}")
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -130,6 +137,30 @@ def _run_floor(workload: str, n: int) -> dict[str, Any]:
 def _feed_fake(n: int) -> tuple[int, dict[str, Any]]:
     """The fake alone, fed the updates of a NESTED map of ``n`` one-step items in calls of 250:
     the share of a map's time that is the fake service's (plus building the update dicts)."""
+    service, arn, token, calls, total = _nested_map_calls(n)
+    for updates in calls:
+        token = service.checkpoint(DurableExecutionArn=arn, CheckpointToken=token, Updates=updates)[
+            "CheckpointToken"
+        ]
+    return total, service.stats()
+
+
+async def _feed_fake_delayed(
+    prepared: tuple[FakeService, str, str, list[list[dict[str, Any]]], int], latency: float
+) -> tuple[int, dict[str, Any]]:
+    """``_feed_fake`` with each call delayed like adurable's (``fake.network_delay``) and the
+    updates built beforehand: the latency-bound map's floor, the harness's own overhead."""
+    service, arn, token, calls, total = prepared
+    for updates in calls:
+        await network_delay(latency)
+        token = service.checkpoint(DurableExecutionArn=arn, CheckpointToken=token, Updates=updates)[
+            "CheckpointToken"
+        ]
+    return total, service.stats()
+
+
+def _nested_map_calls(n: int) -> tuple[FakeService, str, str, list[list[dict[str, Any]]], int]:
+    """A started fake and the updates of a NESTED map of ``n`` one-step items, cut in 250s."""
     service = FakeService()
     service.start({"n": n})
     event = service.invocation_event()
@@ -154,12 +185,8 @@ def _feed_fake(n: int) -> tuple[int, dict[str, Any]]:
         total += i
     updates.append({"Id": map_id, "Type": "CONTEXT", "Action": "SUCCEED", "SubType": "Map",
                     "Payload": "", "ContextOptions": {"ReplayChildren": True}})  # fmt: skip
-    for start in range(0, len(updates), 250):
-        response = service.checkpoint(
-            DurableExecutionArn=arn, CheckpointToken=token, Updates=updates[start : start + 250]
-        )
-        token = response["CheckpointToken"]
-    return total, service.stats()
+    calls = [updates[start : start + 250] for start in range(0, len(updates), 250)]
+    return service, arn, token, calls, total
 
 
 def _peak_rss_mb() -> float:

@@ -89,6 +89,9 @@ def build_cases(args: argparse.Namespace) -> list[Case]:
     if args.max_n >= 10_000:
         spec = {"workload": "map", "n": 10_000, "latency": LATENCY}
         cases.append(Case("latency", "map 10,000 +20 ms", spec))
+        spec = {"workload": "floor_fake", "n": 10_000, "latency": LATENCY}
+        label = "no SDK: the map's 161 calls to the fake, +20 ms each"
+        cases.append(Case("latency", label, spec, ("none",)))
     cases.append(
         Case("cold", "cold: one-step handler", {"workload": "one_step", "n": 1, "cold": True})
     )
@@ -282,6 +285,11 @@ def report(cases: list[Case], imports: dict[str, dict[str, Any]], args: argparse
             "|---|---|---|---|---|---|",
         ]
         for c in (c for c in cases if c.group == "latency"):
+            if c.sdks == ("none",):
+                b, walls = bound_of(c, "none"), field_of(c, "none", "wall")
+                mult_none = f"{med(walls) / b:.2f}x" if b and walls else "-"
+                lines.append(f"| {c.label} | {cell(c, 'none')} | {mult_none} | - | - | - |")
+                continue
             mult = {}
             for sdk in ("adurable", "official"):
                 b, walls = bound_of(c, sdk), field_of(c, sdk, "wall")

@@ -54,6 +54,15 @@ def test_floor_runs(workload: str) -> None:
     assert run_case({"sdk": "none", "workload": workload, "n": 20})["wall"] > 0
 
 
+def test_the_latency_floor_delays_every_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    delays: list[float] = []
+    monkeypatch.setattr(
+        fake, "_sleep_until", lambda deadline: delays.append(deadline - time.monotonic())
+    )
+    measured = run_case({"sdk": "none", "workload": "floor_fake", "n": 100, "latency": 0.001})
+    assert measured["checkpoint_calls"] == len(delays) == 2  # 402 updates in calls of 250
+
+
 def test_a_case_runs_in_a_fresh_process_and_the_report_renders() -> None:
     args = argparse.Namespace(
         runs=1,
