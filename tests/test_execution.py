@@ -144,3 +144,31 @@ def test_sync_entry_point_on_trio() -> None:
         "Status": "SUCCEEDED",
         "Result": '{"n": 3}',
     }
+
+
+async def test_an_invocation_relaxes_young_collections_from_an_empty_young_generation() -> None:
+    import gc
+
+    from adurable._execution import GC_THRESHOLD
+
+    seen: dict[str, Any] = {}
+
+    @durable_execution
+    async def handler(event: Any, context: DurableContext) -> None:
+        seen["threshold"] = gc.get_threshold()[0]
+        seen["young"] = gc.get_count()[0]
+
+    before = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD - 1, before[1], before[2])
+    try:
+        gc.collect(0)
+        garbage = [[] for _ in range(20_000)]  # young, and not collected automatically
+        assert gc.get_count()[0] >= 19_000
+        assert (await LocalRunner(handler).run()).status == "SUCCEEDED"
+        del garbage
+        assert seen["threshold"] == GC_THRESHOLD
+        # counted from the young collection at the invocation's start, not from before it
+        assert seen["young"] < 19_000
+        assert gc.get_threshold()[0] == GC_THRESHOLD - 1  # restored when it ended
+    finally:
+        gc.set_threshold(*before)
