@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 MAX_BATCH_OPERATIONS = 250
 MAX_BATCH_BYTES = 768_000
 IDLE_SECONDS = 0.1
+#: A call that takes this long went over the network (an in-process service answers at once).
+STARVED_CALL_SECONDS = 0.001
 
 
 def _uuid4() -> str:
@@ -123,6 +125,12 @@ class CheckpointBatcher:
         #: True when an EXECUTION update was accepted: the execution is complete.
         self.completed = False
         self.calls = 0
+        #: Tasks waiting for their updates to become durable.
+        self.waiting = 0
+        #: True when the last call took a while (a network round trip, not an in-process
+        #: answer) and no full call's worth of updates was ready when it came back: producers
+        #: do not keep up with the round trips, so more of them would fill the calls sooner.
+        self.starved = False
         #: Called with the ids of the operations of every merged response (plugins'
         #: on_operation_change).
         self.on_merge: Callable[[list[str]], None] | None = None
@@ -193,10 +201,13 @@ class CheckpointBatcher:
         if self._wakeup is not None:
             self._wakeup.set()
 
-    @staticmethod
-    async def _wait(batch: _Batch) -> None:
+    async def _wait(self, batch: _Batch) -> None:
         assert batch.done is not None
-        await batch.done.wait()
+        self.waiting += 1
+        try:
+            await batch.done.wait()
+        finally:
+            self.waiting -= 1
         if batch.error is not None:
             raise batch.error
 
@@ -271,8 +282,12 @@ class CheckpointBatcher:
     async def _call(self, updates: list[Update]) -> None:
         assert self.token is not None
         self.calls += 1
+        sent_at = anyio.current_time()
         reply = await self._service.send_checkpoint(
             self._arn, self.token, [u.wire for u in updates], _uuid4()
+        )
+        self.starved = anyio.current_time() - sent_at >= STARVED_CALL_SECONDS and not (
+            self._queue and len(self._queue[0].updates) >= self._max_operations
         )
         self._journal.apply_raw(reply.operations)
         changed = [op["Id"] for op in reply.operations] if self.on_merge is not None else []

@@ -834,3 +834,102 @@ async def test_early_completion_result_agrees_with_the_checkpoints(
         if status in ("SUCCEEDED", "FAILED"):
             assert recorded.get(name) == status, (name, recorded, counted)
     assert result.success_count >= 6
+
+
+# -- the worker pool ------------------------------------------------------------------------------
+
+
+def _pool_probe() -> tuple[dict[str, int], Any]:
+    """An item function that counts items in progress (started, not yet returned)."""
+    seen = {"now": 0, "peak": 0}
+
+    async def item(ctx: DurableContext, value: int, index: int, items: Any) -> int:
+        seen["now"] += 1
+        seen["peak"] = max(seen["peak"], seen["now"])
+        try:
+            return await ctx.step(_value_of(value))
+        finally:
+            seen["now"] -= 1
+
+    return seen, item
+
+
+def _value_of(value: int) -> Any:
+    async def step(_: Any) -> int:
+        return value
+
+    return step
+
+
+async def test_a_trivial_unbounded_map_keeps_no_more_branches_alive_than_it_needs() -> None:
+    # Workers that only wait for full checkpoint calls gain nothing from more of them: the
+    # pool stays at BASE_WORKERS and the calls stay at the bound.
+    from adurable._ops.coordinator import BASE_WORKERS
+
+    seen, item = _pool_probe()
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        return (await ctx.map(range(1500), item)).success_count
+
+    runner = LocalRunner(handler)
+    result = await runner.run()
+    assert result.status == "SUCCEEDED" and result.result == 1500
+    assert seen["peak"] == BASE_WORKERS
+    assert len(updates_of(runner.service)) == -(-(2 + 4 * 1500) // 250)
+
+
+async def test_an_unbounded_map_grows_its_pool_for_items_busy_in_user_code() -> None:
+    # 600 items each block in their step until all 600 have entered it: the pool must grow
+    # past BASE_WORKERS (256), since its workers are not waiting for checkpoints.
+    n = 600
+    entered = {"count": 0}
+    everyone_in = anyio.Event()
+
+    async def gate(_: Any) -> int:
+        entered["count"] += 1
+        if entered["count"] == n:
+            everyone_in.set()
+        await everyone_in.wait()
+        return 1
+
+    async def item(ctx: DurableContext, value: int, index: int, items: Any) -> int:
+        return await ctx.step(gate)
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        return (await ctx.map(range(n), item)).success_count
+
+    with anyio.fail_after(60):  # a guard: only a pool stuck below 600 would hit it
+        result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED" and result.result == n
+
+
+async def test_the_pool_grows_when_the_next_call_is_not_ready_as_a_round_trip_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every call counts as a network round trip: at-most-once steps (a round trip before and
+    # after each body) leave no full call ready when one comes back, so more workers help.
+    import adurable._batcher
+    from adurable import StepSemantics
+    from adurable._ops.coordinator import BASE_WORKERS
+
+    monkeypatch.setattr(adurable._batcher, "STARVED_CALL_SECONDS", -1.0)
+    seen = {"now": 0, "peak": 0}
+    at_most_once = StepConfig(step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY)
+
+    async def item(ctx: DurableContext, value: int, index: int, items: Any) -> int:
+        seen["now"] += 1
+        seen["peak"] = max(seen["peak"], seen["now"])
+        try:
+            return await ctx.step(_value_of(value), config=at_most_once)
+        finally:
+            seen["now"] -= 1
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        return (await ctx.map(range(1500), item)).success_count
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED" and result.result == 1500
+    assert seen["peak"] > BASE_WORKERS

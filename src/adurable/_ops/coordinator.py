@@ -54,6 +54,8 @@ __all__ = ("MAX_WORKERS", "Coordinator", "sleep_until")
 MAX_WORKERS = 1024
 #: Workers started at once; the pool then grows by one per claimed item (see ``_grow``).
 FIRST_WORKERS = 64
+#: Past this many workers the pool grows only when more would help (see ``_grow``).
+BASE_WORKERS = 256
 
 #: How the timer waits for a deadline on the anyio clock (tests substitute virtual time).
 sleep_until = anyio.sleep_until
@@ -99,6 +101,7 @@ class Coordinator:
         self._timer_changed = anyio.Event()
         self._timer_sleep: anyio.CancelScope | None = None
         self._pool_size = min(2 * self._limit, n, MAX_WORKERS)
+        self._batcher = container.invocation.batcher
         self._workers = 0
         self._task_group: anyio.abc.TaskGroup | None = None
 
@@ -193,11 +196,23 @@ class Coordinator:
 
         Past the first ``FIRST_WORKERS``, the pool grows as items are claimed rather than all
         at once, so the first updates reach the service while the rest is still starting.
+        Past ``BASE_WORKERS`` it grows only while more workers would help: when at least half
+        of them are busy in user code (awaiting I/O, say) rather than waiting for their updates
+        to become durable, or when the updates for the next call were not ready as the last
+        one came back from the network (``CheckpointBatcher.starved``). Otherwise more workers
+        would only wait for the same full calls, each keeping its stack and scopes alive for
+        the garbage collector to walk (~100 objects each) and the caches to miss.
         """
         if self._workers < self._pool_size and (self._due or self._can_admit()):
+            if self._workers >= BASE_WORKERS and not self._more_would_help():
+                return
             assert self._task_group is not None
             self._workers += 1
             self._task_group.start_soon(self._worker)
+
+    def _more_would_help(self) -> bool:
+        batcher = self._batcher
+        return 2 * batcher.waiting < self._workers or batcher.starved
 
     def _recorded(self, index: int, succeeded: bool, value: Any) -> None:
         """Item ``index`` queued its SUCCEED or FAIL: free its slot and count it now (see
@@ -218,10 +233,8 @@ class Coordinator:
         elif self._can_admit() and self._claimable():
             if self._parked:
                 self._parked.popleft().set()
-            elif self._workers < self._pool_size:
-                assert self._task_group is not None
-                self._workers += 1
-                self._task_group.start_soon(self._worker)
+            else:
+                self._grow()
 
     def _claimable(self) -> bool:
         return self._reason is None and self._fatal is None and self._error is None
