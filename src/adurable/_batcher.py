@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 MAX_BATCH_OPERATIONS = 250
 MAX_BATCH_BYTES = 768_000
 IDLE_SECONDS = 0.1
-#: A call that takes this long went over the network (an in-process service answers at once).
-STARVED_CALL_SECONDS = 0.001
+#: A call that takes this long went over the network (an in-process service answers in well
+#: under a millisecond or two; a call to the real service takes tens of milliseconds).
+STARVED_CALL_SECONDS = 0.003
 
 
 def _uuid4() -> str:
