@@ -211,6 +211,7 @@ async def _invoke_relaxed(
     finally:
         if invocation.plugins:
             _end_plugins(invocation, output, raise_after)
+        journal.release()
     if raise_after is not None:
         raise raise_after
     return output

@@ -108,6 +108,13 @@ class Journal:
             ops.append(op)
         return ops
 
+    def release(self) -> None:
+        """Forget every operation: the invocation is over. Its tasks may sit in reference
+        cycles (a cancelled task's traceback holds its frames) until the cycle collector runs;
+        dropping the operations here frees them at once instead of leaving tens of thousands
+        of dicts for that collection to walk."""
+        self._entries = {}
+
     def has_work(self) -> bool:
         """True if any operation other than the EXECUTION exists (a replay, §2.4)."""
         for entry in self._entries.values():
