@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import functools
 import gc
+import importlib
 import json
 import os
 import threading
@@ -77,6 +78,7 @@ class DurableHandler(Generic[T]):
         self.func = func
         self.client = client
         self.backend = backend
+        _load_backend(backend)
         #: Plugin factories, resolved once (explicit ones and DURABLE_EXECUTION_PLUGINS).
         self.plugin_factories: tuple[object, ...] = ()
         if plugins or os.environ.get(PLUGINS_ENV_VAR):
@@ -494,6 +496,18 @@ def _only_cancellation(exc: BaseException) -> bool:
 
 
 # -- the long-lived event loop for Lambda's synchronous calls ----------------------------------
+
+
+def _load_backend(backend: str) -> None:
+    """Import anyio's event-loop backend now, where the handler is decorated: in Lambda that is
+    the INIT phase, which imports the handler's module (and which provisioned concurrency and
+    SnapStart run ahead of time). Every invocation needs it, so a cold start pays the same in
+    total, but the first invocation no longer pays ~30-60 ms of imports. ``import adurable``
+    itself stays light, and what only some handlers need (aiobotocore, pydantic, map/parallel)
+    still loads on first use."""
+    with contextlib.suppress(ImportError):  # a missing backend fails clearly when it is used
+        importlib.import_module(f"anyio._backends._{backend}")
+
 
 _portals: dict[str, anyio.from_thread.BlockingPortal] = {}
 _portals_lock = threading.Lock()

@@ -345,3 +345,19 @@ def test_a_step_only_handler_loads_no_pydantic_and_no_map_machinery() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_decorating_a_handler_loads_the_event_loop_backend_and_nothing_heavy() -> None:
+    # Lambda imports the handler's module in its INIT phase: the backend every invocation
+    # needs loads there, while botocore, pydantic and the map machinery wait for first use.
+    code = (
+        "import sys; from adurable import durable_execution; "
+        "before = 'anyio._backends._asyncio' in sys.modules; "
+        "durable_execution(lambda event, context: None); "
+        "heavy = ('botocore', 'aiobotocore', 'pydantic', 'adurable._ops.concurrent', "
+        "'anyio.from_thread'); "
+        "print(before, 'anyio._backends._asyncio' in sys.modules, "
+        "[m for m in heavy if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "[]"]
