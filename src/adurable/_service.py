@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 import anyio
 from anyio.lowlevel import RunVar
 
+from adurable._backend import current_backend
 from adurable._errors import (
     BotoClientError,
     CheckpointError,
@@ -351,15 +352,6 @@ async def _awaited(result: Any) -> Any:
 
 
 # -- the real client ------------------------------------------------------------------------------
-
-
-def current_backend() -> str:
-    """The running async library: ``"asyncio"`` or ``"trio"`` (sniffio)."""
-    try:
-        import sniffio
-    except ImportError:  # trio depends on sniffio: without it this can only be asyncio
-        return "asyncio"
-    return sniffio.current_async_library()
 
 
 def lambda_client_config(*, backend: str, max_attempts: int = MAX_ATTEMPTS) -> Any:
