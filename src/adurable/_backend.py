@@ -1,17 +1,17 @@
 """The one place that knows which event loop runs (the backend adapter of the layering rules).
 
-Everything else uses anyio. This module only makes one hot primitive cheaper where anyio's
-portable version costs more than the work it guards:
+Everything else uses anyio. This module names the running library and makes one hot primitive
+cheaper where anyio's portable version costs more than the work it guards:
 
 * :func:`current_backend` names the running library (the service client picks its HTTP
   session by it).
 * :func:`signal_factory` gives the class of one-shot signal the checkpoint batcher creates per
   call: set once when the call's answer is merged, awaited by every task whose update rode in
   it (up to hundreds per call in a fan-out). On asyncio, ``anyio.Event`` wraps
-  ``asyncio.Event``, whose ``wait`` looks the running loop up again for every waiter (a
-  thread-state lookup and a ``getpid`` system call in CPython 3.11); :class:`AsyncioSignal`
-  binds the loop once and gives each waiter a future of its own, so cancelling one waiter
-  cancels nothing else. Any other backend (trio) gets anyio's own ``Event`` class.
+  ``asyncio.Event``: each waiter costs two coroutine frames, a lookup of the running loop and a
+  removal from the waiters' deque. :class:`AsyncioSignal` binds the loop once and gives each
+  waiter a bare future of its own (awaited without a coroutine frame), so cancelling one
+  waiter cancels nothing else. Any other backend (trio) gets anyio's own ``Event`` class.
 """
 
 from __future__ import annotations
