@@ -234,9 +234,11 @@ class CheckpointBatcher:
             if not self._queue:
                 await self._wait_for_items()
                 continue
-            if not self._sync_queued:
+            if not self._sync_queued and not self._full_batch_waiting():
+                # Only async updates: let more join (nobody waits on these yet), unless a full
+                # call's worth is queued already, which can only go out as it is.
                 with anyio.move_on_after(self._idle):
-                    while not self._sync_queued and not self._closed:
+                    while not (self._sync_queued or self._closed or self._full_batch_waiting()):
                         await self._wait_for_items()
                 if self._closed:
                     continue
@@ -251,6 +253,9 @@ class CheckpointBatcher:
             if self.failure is not None or self.revoked or self.completed:
                 self._stop_with_pending()
                 return
+
+    def _full_batch_waiting(self) -> bool:
+        return len(self._queue) > 1 or len(self._queue[0].updates) >= self._max_operations
 
     async def _let_others_join(self) -> None:
         """Yield to the event loop until a pass adds nothing (or the batch is full), so tasks

@@ -76,3 +76,41 @@ async def test_big_payloads_split_by_bytes() -> None:
         size = sum(len(str(u)) for u in call.request.get("Updates") or [])
         assert size < 800_000 or len(call.request["Updates"]) == 1
     assert len([c for c in runner.service.calls if c.api == "checkpoint"]) >= 3
+
+
+class _RecordingService:
+    """A DurableService that answers at once and records each call's updates."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[Any]] = []
+
+    async def send_checkpoint(self, arn: str, token: str, updates: Any, client_token: str) -> Any:
+        from adurable._service import CheckpointReply
+
+        self.calls.append(list(updates))
+        return CheckpointReply(f"{token}+", [], "")
+
+    async def fetch_state(self, arn: str, token: str, marker: str, max_items: int = 0) -> Any:
+        raise AssertionError("not paged")
+
+
+async def test_a_full_call_of_async_updates_goes_out_without_waiting_for_a_sync_one() -> None:
+    # Nobody waits on async updates, so the batcher lets more join for a while; but a full
+    # call's worth can only go out as it is: it is sent at once (a map's last item SUCCEEDs
+    # then ride while the map builds its result).
+    from adurable._batcher import CheckpointBatcher
+    from adurable._enums import OperationAction, OperationType
+    from adurable._fastwire import Update
+    from adurable._journal import Journal
+
+    service = _RecordingService()
+    batcher = CheckpointBatcher(service, "arn", "t0", Journal(), idle=3600)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(batcher.run)
+        for i in range(260):
+            batcher.checkpoint(
+                Update(f"id{i}", OperationType.STEP, OperationAction.START), sync=False
+            )
+        await anyio.wait_all_tasks_blocked()
+        assert [len(call) for call in service.calls] == [250]  # the rest waits for company
+        batcher.close()
