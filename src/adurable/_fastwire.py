@@ -61,6 +61,15 @@ class Update:
 
     __slots__ = ("action", "id", "name", "parent_id", "size", "sub_type", "type", "wire")
 
+    id: str
+    type: OperationType
+    action: OperationAction
+    parent_id: str | None
+    name: str | None
+    sub_type: str | None
+    wire: dict[str, Any]
+    size: int
+
     def __init__(
         self,
         id: str,
@@ -78,39 +87,14 @@ class Update:
         callback_options: dict[str, Any] | None = None,
         chained_invoke_options: dict[str, Any] | None = None,
     ) -> None:
-        self.id = id
-        self.type = type
-        self.action = action
-        self.parent_id = parent_id
-        self.name = name
-        self.sub_type = sub_type
-        # size: '{' '"Key": value' joined by ', ' '}'; a plain string value is len + 2.
-        wire: dict[str, Any] = {"Id": id}
-        size = 10 + len(id)
-        if parent_id:
-            wire["ParentId"] = parent_id
-            size += 16 + len(parent_id)
-        if name:
-            wire["Name"] = name
-            size += 10 + len(encode_basestring_ascii(name))
-        wire["Type"] = plain = _PLAIN[type]
-        size += 12 + len(plain)
-        if sub_type:
-            wire["SubType"] = plain = sub_type if sub_type.__class__ is str else str(sub_type)
-            size += 15 + len(plain)
-        wire["Action"] = plain = _PLAIN[action]
-        size += 14 + len(plain)
-        if payload is not None:
-            wire["Payload"] = payload
-            size += 13 + len(encode_basestring_ascii(payload))
+        _fill(self, id, type, action, parent_id, name, sub_type, payload)
+        wire, size = self.wire, self.size
         if error is not None:
             wire["Error"] = dict(error) if isinstance(error, Mapping) else error.to_wire()
             size += 11 + _json_len(wire["Error"])
         if context_options is not None:
             wire["ContextOptions"] = context_options
-            size += 20 + (
-                _KNOWN_SIZES.get(_object_id(context_options)) or _json_len(context_options)
-            )
+            size += 20 + _context_options_len(context_options)
         if step_options is not None:
             wire["StepOptions"] = step_options
             size += 17 + _json_len(step_options)
@@ -137,26 +121,25 @@ class Update:
 _new_update = object.__new__
 
 
-def simple_update(
+def _fill(
+    update: Update,
     id: str,
     type: OperationType,
     action: OperationAction,
     parent_id: str | None,
     name: str | None,
     sub_type: str | None,
-    payload: str | None = None,
-    context_options: dict[str, Any] | None = None,
-) -> Update:
-    """``Update(...)`` with no error and no options but ``context_options``: the updates of a
-    fan-out's hot path (START, SUCCEED with a payload), built without the general keyword
-    handling (~40 % cheaper). Gives exactly what ``Update`` gives (a unit test compares)."""
-    update: Update = _new_update(Update)
+    payload: str | None,
+) -> None:
+    """Set ``update``'s identity and its wire dict up to ``Payload`` (the keys every update
+    has, in the service's order), with the size counted as they are written."""
     update.id = id
     update.type = type
     update.action = action
     update.parent_id = parent_id
     update.name = name
     update.sub_type = sub_type
+    # size: '{' '"Key": value' joined by ', ' '}'; a plain string value is len + 2.
     wire: dict[str, Any] = {"Id": id}
     size = 10 + len(id)
     if parent_id:
@@ -175,11 +158,28 @@ def simple_update(
     if payload is not None:
         wire["Payload"] = payload
         size += 13 + len(encode_basestring_ascii(payload))
-    if context_options is not None:
-        wire["ContextOptions"] = context_options
-        size += 20 + (_KNOWN_SIZES.get(_object_id(context_options)) or _json_len(context_options))
     update.wire = wire
     update.size = size
+
+
+def simple_update(
+    id: str,
+    type: OperationType,
+    action: OperationAction,
+    parent_id: str | None,
+    name: str | None,
+    sub_type: str | None,
+    payload: str | None = None,
+    context_options: dict[str, Any] | None = None,
+) -> Update:
+    """``Update(...)`` with no error and no options but ``context_options``: the updates of a
+    fan-out's hot path (START, SUCCEED with a payload), built without the general keyword
+    handling (~30 % cheaper). Gives exactly what ``Update`` gives (a unit test compares)."""
+    update: Update = _new_update(Update)
+    _fill(update, id, type, action, parent_id, name, sub_type, payload)
+    if context_options is not None:
+        update.wire["ContextOptions"] = context_options
+        update.size += 20 + _context_options_len(context_options)
     return update
 
 
@@ -187,6 +187,10 @@ def wire_size(wire: Mapping[str, Any]) -> int:
     """``len(json.dumps(wire).encode("utf-8"))``: ``json.dumps`` escapes to ASCII, so its
     characters are bytes (default separators ``", "`` and ``": "``)."""
     return _json_len(wire)
+
+
+def _context_options_len(options: dict[str, Any]) -> int:
+    return _KNOWN_SIZES.get(_object_id(options)) or _json_len(options)
 
 
 def _json_len(value: Any) -> int:
