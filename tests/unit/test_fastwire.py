@@ -54,14 +54,19 @@ options = st.one_of(
     ),
 )
 
+#: The fields every update has (its head), as hypothesis strategies.
+HEAD = {
+    "type_": st.sampled_from(OperationType),
+    "action": st.sampled_from(OperationAction),
+    "parent": st.none() | st.just("") | st.just(ID),
+    "name": st.none() | text,
+    "sub_type": st.none() | st.sampled_from(["", "Step", "MapIteration"]),
+    "payload": st.none() | text,
+}
+
 
 @given(
-    type_=st.sampled_from(OperationType),
-    action=st.sampled_from(OperationAction),
-    parent=st.none() | st.just("") | st.just(ID),
-    name=st.none() | text,
-    sub_type=st.none() | st.sampled_from(["", "Step", "MapIteration"]),
-    payload=st.none() | text,
+    **HEAD,
     error=st.none() | errors,
     extra=options,
 )
@@ -94,12 +99,7 @@ def test_update_dumps_like_the_pydantic_model_and_knows_its_size(
 
 
 @given(
-    type_=st.sampled_from(OperationType),
-    action=st.sampled_from(OperationAction),
-    parent=st.none() | st.just("") | st.just(ID),
-    name=st.none() | text,
-    sub_type=st.none() | st.sampled_from(["", "Step", "MapIteration"]),
-    payload=st.none() | text,
+    **HEAD,
     context_options=st.none() | st.sampled_from([NO_REPLAY_CHILDREN, REPLAY_CHILDREN, {}]),
 )
 def test_the_hot_path_update_is_the_general_one(
