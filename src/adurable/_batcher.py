@@ -255,7 +255,9 @@ class CheckpointBatcher:
                 return
 
     def _full_batch_waiting(self) -> bool:
-        return len(self._queue) > 1 or len(self._queue[0].updates) >= self._max_operations
+        """A whole call's worth is queued: the head batch is full, or was cut for its size."""
+        queue = self._queue
+        return len(queue) > 1 or (bool(queue) and len(queue[0].updates) >= self._max_operations)
 
     async def _let_others_join(self) -> None:
         """Yield to the event loop until a pass adds nothing (or the batch is full), so tasks
@@ -295,9 +297,8 @@ class CheckpointBatcher:
         reply = await self._service.send_checkpoint(
             self._arn, self.token, [u.wire for u in updates], _uuid4()
         )
-        self.starved = anyio.current_time() - sent_at >= STARVED_CALL_SECONDS and not (
-            self._queue and len(self._queue[0].updates) >= self._max_operations
-        )
+        slow = anyio.current_time() - sent_at >= STARVED_CALL_SECONDS
+        self.starved = slow and not self._full_batch_waiting()
         self._journal.apply_raw(reply.operations)
         changed = [op["Id"] for op in reply.operations] if self.on_merge is not None else []
         if reply.checkpoint_token is None:

@@ -234,7 +234,7 @@ _gc_saved: tuple[int, int, int] | None = None
 def _young_collections_relaxed() -> Iterator[None]:
     """Collect the young generation less often while an invocation runs.
 
-    A fan-out keeps up to a thousand branches alive at once (their coroutine frames, scopes and
+    A fan-out keeps hundreds of branches alive at once (their coroutine frames, scopes and
     queued updates): with a young collection every 700 allocations, CPython walks that live set
     again and again before promoting it, which cost a third of a 10,000-item map's time. The
     threshold is raised for the invocation (never lowered), after one young collection so the

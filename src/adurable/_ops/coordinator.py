@@ -221,9 +221,7 @@ class Coordinator:
         self._in_flight -= 1
         self._early.add(index)
         if succeeded:
-            self._statuses[index] = _S.SUCCEEDED
-            self._results[index] = value
-            self._policy.succeeded += 1
+            self._succeeded(index, value)
         else:
             self._record(index, Outcome(OutcomeKind.FAILED, error=value))
         if self._reason is None and self._error is None:
@@ -274,9 +272,7 @@ class Coordinator:
 
     def _record(self, index: int, outcome: Outcome) -> None:
         if outcome.kind is OutcomeKind.SUCCEEDED:
-            self._statuses[index] = _S.SUCCEEDED
-            self._results[index] = outcome.value
-            self._policy.succeeded += 1
+            self._succeeded(index, outcome.value)
             return
         self._policy.failed += 1
         if outcome.kind is OutcomeKind.RETRYABLE:
@@ -285,6 +281,11 @@ class Coordinator:
         self._statuses[index] = _S.FAILED
         if outcome.error is not None:
             self._errors[index] = outcome.error
+
+    def _succeeded(self, index: int, value: Any) -> None:
+        self._statuses[index] = _S.SUCCEEDED
+        self._results[index] = value
+        self._policy.succeeded += 1
 
     def _park_suspended(self, index: int, outcome: Outcome) -> None:
         if outcome.deadline is None or outcome.resume_at is None:
