@@ -229,6 +229,12 @@ def bound_of(case: Case, sdk: str) -> float | None:
     return math.ceil(runs[0]["updates"] / 250) * latency
 
 
+def times_bound(case: Case, sdk: str) -> str:
+    """The median wall time of ``sdk`` as a multiple of the case's lower bound."""
+    bound, walls = bound_of(case, sdk), field_of(case, sdk, "wall")
+    return f"{med(walls) / bound:.2f}x" if bound and walls else "-"
+
+
 def calls_cell(case: Case, sdk: str) -> str:
     runs = case.results.get(sdk) or []
     if not runs:
@@ -285,15 +291,10 @@ def report(cases: list[Case], imports: dict[str, dict[str, Any]], args: argparse
             "|---|---|---|---|---|---|",
         ]
         for c in (c for c in cases if c.group == "latency"):
+            mult = {sdk: times_bound(c, sdk) for sdk in ("adurable", "official", "none")}
             if c.sdks == ("none",):
-                b, walls = bound_of(c, "none"), field_of(c, "none", "wall")
-                mult_none = f"{med(walls) / b:.2f}x" if b and walls else "-"
-                lines.append(f"| {c.label} | {cell(c, 'none')} | {mult_none} | - | - | - |")
+                lines.append(f"| {c.label} | {cell(c, 'none')} | {mult['none']} | - | - | - |")
                 continue
-            mult = {}
-            for sdk in ("adurable", "official"):
-                b, walls = bound_of(c, sdk), field_of(c, sdk, "wall")
-                mult[sdk] = f"{med(walls) / b:.2f}x" if b and walls else "-"
             lines.append(
                 f"| {c.label} | {cell(c, 'adurable')} | {mult['adurable']} | "
                 f"{cell(c, 'official')} | {mult['official']} | {ratio(c)} |"
